@@ -1,0 +1,72 @@
+// The effective policy: every layer merged, every default applied, every unit
+// converted. Pure data: this is what the rest of cordon consumes, and what the
+// policy cache stores. `origins` says where each value came from.
+
+export type LayerRole = 'default' | 'profile' | 'system' | 'user' | 'cli' | 'workspace';
+
+export interface Origin {
+  role: LayerRole;
+  /** File path for file layers, profile name for profiles. */
+  source: string;
+  line?: number;
+  col?: number;
+}
+
+export type Decision = 'allow' | 'deny' | 'ask';
+
+export interface NetworkRule {
+  decision: Decision;
+  /** Normalised host pattern: lower-case, no trailing dot; "*." prefix for wildcards. */
+  host: string;
+  ports: number[];
+  methods: string[] | null;
+  paths: string[] | null;
+  maxBodyBytes: number | null;
+  protocol: 'http' | 'tcp';
+  /** Index in `network.rules`, stable for explain and audit. */
+  index: number;
+}
+
+export interface EffectivePolicy {
+  version: 1;
+  sandbox: { backend: 'bwrap' | 'gvisor' | 'vm' | 'k8s'; hostname: string };
+  filesystem: {
+    read: string[];
+    write: string[];
+    hide: string[];
+    protect: string[];
+    dangerouslyAllowSecretPaths: string[];
+    dangerouslyUnprotect: string[];
+  };
+  env: { pass: string[]; set: Record<string, string>; dangerouslyPassSecrets: string[] };
+  limits: {
+    processes: number | null;
+    memoryBytes: number | null;
+    cpuTimeMs: number | null;
+    fileSizeBytes: number | null;
+    openFiles: number | null;
+    timeoutMs: number | null;
+  };
+  network: { mode: 'none' | 'proxy'; rules: NetworkRule[] };
+}
+
+export interface LayerInfo {
+  role: LayerRole;
+  source: string;
+  /** sha256 of the file content (files only). */
+  sha256?: string;
+  /** Workspace layers: whether the content was trusted and applied. */
+  applied: boolean;
+  note?: string;
+}
+
+export interface LoadedPolicy {
+  policy: EffectivePolicy;
+  /** Dotted path ("limits.memoryBytes", "filesystem.read[1]") -> origin. */
+  origins: Record<string, Origin>;
+  layers: LayerInfo[];
+  /** sha256 over the canonical JSON of `policy`. */
+  hash: string;
+  /** Things the user should know (untrusted workspace policy ignored...). */
+  warnings: string[];
+}
