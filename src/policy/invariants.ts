@@ -101,6 +101,31 @@ export const PROTECTED_IN_WORKSPACE: readonly string[] = [
   '.config/fish/',
 ];
 
+/**
+ * Protected entries that host tools may act on at any moment, even while the
+ * session runs (an editor opening the folder, direnv, an agent started on the
+ * host). When missing at the workspace root they get an empty read-only
+ * placeholder so the agent cannot create them. The others (CI files, hooks of
+ * repositories created during the session) are caught by the sweep after the
+ * session. Shell start-up files join this set when the workspace is the home
+ * directory.
+ */
+export const LIVE_PROTECTED: readonly string[] = [
+  '.cordon/',
+  '.claude/settings.json',
+  '.claude/settings.local.json',
+  '.mcp.json',
+  '.cursor/',
+  '.gemini/settings.json',
+  '.codex/',
+  '.vscode/',
+  '.idea/',
+  '.devcontainer/',
+  '.envrc',
+];
+
+export const SHELL_STARTUP: readonly string[] = ['.bashrc', '.bash_profile', '.bash_login', '.profile', '.zshrc', '.zshenv', '.zprofile', '.zlogin', '.config/fish/'];
+
 /** Names of directories whose presence marks a (nested) repository root. */
 export const REPO_MARKERS: readonly string[] = ['.git'];
 

@@ -1,0 +1,197 @@
+// The bubblewrap backend: no root needed, user namespaces, seccomp, Landlock.
+//
+//   node (cordon) -> cordon-launch (cgroup, rlimits, pty) -> [netcap wrap] -> bwrap -> cordon-init (Landlock) -> command
+//
+// bwrap gets the seccomp program on fd 3 and reports status on fd 4.
+
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
+import { CordonError } from '../../errors.ts';
+import type { ExitInfo, RunningSandbox, SandboxBackend, SandboxSpec } from '../backend.ts';
+import { setupLimits } from '../limits.ts';
+import type { PrereqCheck } from '../prereq.ts';
+import { seccompFilterPath } from '../seccomp/compile.ts';
+import { bwrapArgs } from './args.ts';
+import { bwrapChecks } from './checks.ts';
+
+export interface BwrapOptions {
+  installDir: string;
+  cacheDir: string;
+  /** Landlock is required when the kernel has it (checked by `doctor`). */
+  requireLandlock: boolean;
+  /** Host uid (decides whether RLIMIT_NPROC can work). */
+  hostUid: number;
+  /** Force rlimits even where cgroups are available (tests). */
+  limitsMode?: 'auto' | 'rlimit';
+  bwrapPath?: string;
+}
+
+const SECCOMP_FD = 3;
+const STATUS_FD = 4;
+
+export function nativeBinary(installDir: string, name: string): string {
+  const p = join(installDir, 'build', 'native', name);
+  if (!existsSync(p)) {
+    throw new CordonError('CORDON_PREREQ_MISSING', `cordon's helper ${name} is not built (${p} is missing)`, {
+      hint: 'run scripts/setup.sh (or scripts/build-native.sh) in the cordon checkout',
+    });
+  }
+  return p;
+}
+
+export class BwrapBackend implements SandboxBackend {
+  readonly name = 'bwrap';
+  private readonly opts: BwrapOptions;
+
+  constructor(opts: BwrapOptions) {
+    this.opts = opts;
+  }
+
+  checks(): Promise<PrereqCheck[]> {
+    return bwrapChecks(this.opts.installDir, this.opts.bwrapPath ?? 'bwrap');
+  }
+
+  async commandLine(spec: SandboxSpec) {
+    const filter = await seccompFilterPath({ installDir: this.opts.installDir, cacheDir: this.opts.cacheDir });
+    const bwrap = [this.opts.bwrapPath ?? 'bwrap', ...bwrapArgs(spec, { seccomp: SECCOMP_FD, status: STATUS_FD }, { requireLandlock: this.opts.requireLandlock })];
+    const inner = spec.network.kind === 'captured' ? spec.network.wrap(bwrap) : bwrap;
+    return { argv: inner, env: spec.env, fds: { [SECCOMP_FD]: filter } as Record<number, string> };
+  }
+
+  async start(spec: SandboxSpec): Promise<RunningSandbox> {
+    const launch = nativeBinary(this.opts.installDir, 'cordon-launch');
+    const { argv: inner, fds } = await this.commandLine(spec);
+    const limits = setupLimits(spec.limits, spec.sessionId, { hostUid: this.opts.hostUid, mode: this.opts.limitsMode ?? 'auto' });
+
+    const argv: string[] = [];
+    for (const f of limits.cgroupProcs) argv.push('--cgroup-procs', f);
+    for (const r of limits.rlimits) argv.push('--rlimit', r);
+    if (spec.tty) argv.push('--pty');
+    argv.push('--', ...inner);
+
+    const seccompFd = openSync(fds[SECCOMP_FD]!, 'r');
+    let child;
+    try {
+      child = spawn(launch, argv, {
+        env: spec.env,
+        stdio: ['inherit', 'inherit', 'inherit', seccompFd, 'pipe'],
+        // Its own session: signals from the terminal reach cordon only, which
+        // forwards them to the command (or, with a pty, the relay carries them
+        // as bytes), instead of killing bwrap outright.
+        detached: true,
+      });
+    } finally {
+      closeSync(seccompFd);
+    }
+
+    // bwrap prints the sandbox's pid once the command is about to run: without
+    // it, the failure was bwrap's own (a mount it could not make...), not the command's.
+    let childPid: number | null = null;
+    const status = child.stdio[STATUS_FD] as NodeJS.ReadableStream | null;
+    const statusDone = new Promise<void>((resolve) => {
+      if (!status) return resolve();
+      let buf = '';
+      status.setEncoding('utf8');
+      status.on('data', (chunk: string) => {
+        buf += chunk;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (childPid === null && line.includes('"child-pid"')) {
+            try {
+              const pid = (JSON.parse(line) as Record<string, unknown>)['child-pid'];
+              if (typeof pid === 'number') childPid = pid;
+            } catch {
+              // not JSON: ignore
+            }
+          }
+        }
+      });
+      status.on('close', () => resolve());
+      status.on('error', () => resolve());
+    });
+
+    const exited = new Promise<ExitInfo>((resolve, reject) => {
+      child.once('error', (e) => reject(new CordonError('CORDON_SANDBOX_SETUP', `cannot start the sandbox: ${e.message}`, { cause: e })));
+      child.once('exit', (code, signal) => {
+        void statusDone.then(() => {
+          let st: number;
+          let sig: NodeJS.Signals | null = null;
+          if (signal) {
+            st = 128 + (osSignalNumber(signal) ?? 0);
+            sig = signal;
+          } else st = code ?? 125;
+          if (sig === null && st > 128 && st < 128 + 65) sig = signalName(st - 128);
+          resolve({ status: st, signal: sig, started: childPid !== null });
+        });
+      });
+    });
+
+    let exitInfo: ExitInfo | null = null;
+    const pid = child.pid ?? -1;
+    return {
+      pid,
+      enforcement: limits.enforcement,
+      wait: async () => {
+        try {
+          exitInfo = await exited;
+          return exitInfo;
+        } finally {
+          limits.cleanup();
+        }
+      },
+      kill: () => {
+        // SIGKILL to cordon-launch/bwrap: --die-with-parent takes the sandbox's
+        // pid 1 down, and the kernel kills everything else in its pid namespace.
+        try {
+          if (pid > 0) process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      },
+      signal: (sig) => {
+        // bwrap's child is the sandbox's pid 1 (a reaper); the command is its child.
+        if (childPid === null) return;
+        for (const p of childrenOf(childPid)) {
+          try {
+            process.kill(p, sig);
+          } catch {
+            // exited meanwhile
+          }
+        }
+      },
+      signalHost: (sig) => {
+        try {
+          if (pid > 0) process.kill(pid, sig);
+        } catch {
+          // gone
+        }
+      },
+      limitHits: () => limits.hits(exitInfo),
+    };
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function osSignalNumber(sig: NodeJS.Signals): number | undefined {
+  return (osConstants.signals as Record<string, number>)[sig];
+}
+
+function signalName(n: number): NodeJS.Signals | null {
+  for (const [name, num] of Object.entries(osConstants.signals)) if (num === n) return name as NodeJS.Signals;
+  return null;
+}
