@@ -1,0 +1,302 @@
+// One contained run: the composition root. It loads the policy, plans mounts,
+// environment and limits, starts the backend, relays signals, enforces the
+// wall-clock timeout, audits every decision it can observe, and cleans up.
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { AuditStore } from '../audit/index.ts';
+import { asCordonError, EXIT } from '../errors.ts';
+import { hostPaths, type HostPaths } from '../paths.ts';
+import { loadPolicy } from '../policy/load.ts';
+import type { LoadedPolicy } from '../policy/types.ts';
+import type { ExitInfo, LimitHit, SandboxSpec } from '../sandbox/backend.ts';
+import { landlockAvailable } from '../sandbox/bwrap/checks.ts';
+import { nativeBinary } from '../sandbox/bwrap/backend.ts';
+import { buildEnv } from '../sandbox/env.ts';
+import { buildEtc } from '../sandbox/etc-files.ts';
+import { sweepStaleCgroups } from '../sandbox/limits.ts';
+import { planMounts, resolveWorkspace, type MountPlan } from '../sandbox/mount-plan.ts';
+import { removePlaceholders, sweepProtected } from '../sandbox/protect.ts';
+import { createBackend } from '../sandbox/registry.ts';
+import { newSessionId } from './ids.ts';
+import { createSessionDir, procStartTime, removeSessionDir, sweepDeadSessions, writeJournal } from './journal.ts';
+
+export interface RunOptions {
+  argv: string[];
+  policyFile?: string;
+  workspace?: string;
+  /** Overrides limits.timeout. */
+  timeoutMs?: number | null;
+  /** Give the sandbox a pty (default: when stdin and stdout are terminals). */
+  tty?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** Report progress / notices (stderr in the CLI). */
+  notice?: (msg: string) => void;
+  /** Print the plan and the command line instead of running. */
+  dryRun?: boolean;
+  /** Tests: force rlimits instead of cgroups. */
+  limitsMode?: 'auto' | 'rlimit';
+}
+
+export interface RunResult {
+  sessionId: string;
+  exit: ExitInfo | null;
+  /** What `cordon run` exits with. */
+  status: number;
+  limitHits: LimitHit[];
+  quarantined: { rel: string; why: string }[];
+  dryRun?: { argv: string[]; env: Record<string, string>; plan: MountPlan; policy: LoadedPolicy };
+}
+
+export async function runSession(opts: RunOptions): Promise<RunResult> {
+  const env = opts.env ?? process.env;
+  const paths = hostPaths(env);
+  const notice = opts.notice ?? (() => {});
+  ensurePrivateDir(paths.state);
+  ensurePrivateDir(paths.runtime);
+
+  const sessionId = newSessionId();
+  const audit = AuditStore.open(paths.state);
+  const started = Date.now();
+  let sessionDir: string | null = null;
+  let plan: MountPlan | null = null;
+  try {
+    sweepDeadSessions(paths.runtime);
+    sweepStaleCgroups();
+
+    const workspace = resolveWorkspace(opts.workspace ?? process.cwd());
+    const loaded = await loadPolicy({ paths, policyFile: opts.policyFile, workspace });
+    for (const w of loaded.warnings) {
+      notice(w);
+      audit.append(sessionId, 'policy.warning', { message: w });
+    }
+    const policy = loaded.policy;
+    const limits = { ...policy.limits };
+    if (opts.timeoutMs !== undefined) limits.timeoutMs = opts.timeoutMs;
+
+    const hostUid = process.getuid?.() ?? 0;
+    const uid = hostUid === 0 ? 1000 : hostUid;
+    const gid = hostUid === 0 ? 1000 : (process.getgid?.() ?? uid);
+    const user = hostUid === 0 ? 'agent' : safeUserName();
+    const home = paths.home;
+
+    sessionDir = createSessionDir(paths.runtime, sessionId);
+    const tty = opts.tty ?? (process.stdin.isTTY === true && process.stdout.isTTY === true);
+    const etc = buildEtc({ dir: join(sessionDir, 'etc'), user, uid, gid, home, hostname: policy.sandbox.hostname, nameserver: null });
+    const initBinary = nativeBinary(paths.install, 'cordon-init');
+    plan = planMounts({ policy, paths, workspace, home, sessionDir, etc, initBinary, env });
+    writeJournal(sessionDir, {
+      pid: process.pid,
+      startTime: procStartTime(process.pid) ?? '',
+      sessionId,
+      workspace,
+      placeholders: plan.placeholders,
+    });
+    const envResult = buildEnv({ policy, hostEnv: env, home, user, sessionId });
+    const requireLandlock = cachedLandlock(paths);
+
+    const spec: SandboxSpec = {
+      sessionId,
+      argv: opts.argv,
+      cwd: workspace,
+      env: envResult.env,
+      mounts: plan.mounts,
+      hostname: policy.sandbox.hostname,
+      uid,
+      gid,
+      limits,
+      network: { kind: 'loopback' },
+      landlock: plan.landlock,
+      tty,
+      sessionDir,
+    };
+    const backend = createBackend(policy.sandbox.backend, {
+      installDir: paths.install,
+      cacheDir: join(paths.state, 'cache'),
+      requireLandlock,
+      hostUid,
+      limitsMode: opts.limitsMode ?? (env.CORDON_LIMITS_MODE === 'rlimit' ? 'rlimit' : 'auto'),
+    });
+
+    if (opts.dryRun) {
+      const cl = await backend.commandLine(spec);
+      return { sessionId, exit: null, status: 0, limitHits: [], quarantined: [], dryRun: { argv: cl.argv, env: cl.env, plan, policy: loaded } };
+    }
+
+    audit.append(sessionId, 'session.start', {
+      argv: opts.argv,
+      workspace,
+      backend: backend.name,
+      policyHash: loaded.hash,
+      layers: loaded.layers.map((l) => ({ role: l.role, source: l.source, sha256: l.sha256, applied: l.applied })),
+      limits,
+      network: policy.network.mode === 'none' ? 'loopback only' : policy.network.mode,
+      tty,
+      uid,
+      landlock: requireLandlock,
+      pid: process.pid,
+    });
+    audit.append(sessionId, 'sandbox.plan', summarizePlan(plan));
+    audit.append(sessionId, 'env.filter', { passed: Object.keys(envResult.env).sort(), dropped: envResult.dropped });
+
+    const running = await backend.start(spec);
+    audit.append(sessionId, 'sandbox.limits', { enforcement: running.enforcement });
+
+    // Timeout and signals.
+    let timedOut = false;
+    const timer =
+      limits.timeoutMs !== null
+        ? setTimeout(() => {
+            timedOut = true;
+            notice(`timeout of ${limits.timeoutMs} ms reached: stopping the sandbox`);
+            running.kill();
+          }, limits.timeoutMs)
+        : null;
+    const relay = installSignalRelay(running, tty);
+
+    let exit: ExitInfo;
+    try {
+      exit = await running.wait();
+    } finally {
+      if (timer) clearTimeout(timer);
+      relay.remove();
+    }
+
+    const hits = running.limitHits();
+    if (timedOut) hits.push({ limit: 'timeout', detail: `wall-clock limit of ${limits.timeoutMs} ms reached; the sandbox was killed` });
+    for (const h of hits) {
+      audit.append(sessionId, 'limit.hit', { ...h });
+      notice(`limit reached: ${h.limit}: ${h.detail}`);
+    }
+
+    // Undo placeholders, then look for protected files the agent created.
+    removePlaceholders(plan.placeholders);
+    const sweep = sweepProtected(workspace, plan.protectPatterns, plan.protectScan, join(paths.state, 'quarantine', sessionId));
+    for (const q of sweep.quarantined) {
+      audit.append(sessionId, 'workspace.quarantine', { path: q.rel, why: q.why, movedTo: q.movedTo });
+      notice(`quarantined ${q.rel} (${q.why}); it is in ${q.movedTo}`);
+    }
+    for (const f of sweep.failed) audit.append(sessionId, 'workspace.quarantine-failed', { path: f.rel, error: f.error });
+
+    const status = !exit.started ? EXIT.cordon : timedOut ? EXIT.timeout : exit.status;
+    audit.append(sessionId, 'session.end', {
+      status,
+      commandStatus: exit.started ? exit.status : null,
+      signal: exit.signal,
+      started: exit.started,
+      durationMs: Date.now() - started,
+      limitHits: hits.map((h) => h.limit),
+    });
+    if (!exit.started) notice('the sandbox could not be set up (see the message above); nothing ran');
+    return { sessionId, exit, status, limitHits: hits, quarantined: sweep.quarantined };
+  } catch (e) {
+    const err = asCordonError(e);
+    try {
+      audit.append(sessionId, 'session.error', { code: err.code, message: err.message, durationMs: Date.now() - started });
+    } catch {
+      // the audit store itself failed: the error below still stops the run
+    }
+    if (plan) removePlaceholders(plan.placeholders);
+    throw err;
+  } finally {
+    audit.close();
+    if (sessionDir) removeSessionDir(sessionDir);
+  }
+}
+
+function summarizePlan(plan: MountPlan): Record<string, unknown> {
+  const by = (k: string) => plan.events.filter((e) => e.kind === k);
+  return {
+    mounts: by('mount'),
+    masked: by('mask'),
+    protected: by('protect').map((e) => e.path),
+    placeholders: by('placeholder').map((e) => e.path),
+    skippedMissing: by('skip-missing'),
+    symlinksNotMounted: by('not-mounted-symlink'),
+    dangerous: by('dangerous'),
+    protectScan: { entries: plan.protectScan.scannedEntries, truncated: plan.protectScan.truncated },
+  };
+}
+
+interface Relay {
+  remove(): void;
+}
+
+/**
+ * Terminal signals reach cordon (the sandbox runs in its own session). With a
+ * pty, Ctrl-C and Ctrl-Z travel as bytes through the relay; here we only pass
+ * window changes and termination. Without a pty, we forward them to the
+ * command, and stop/continue ourselves along with it for job control.
+ */
+function installSignalRelay(running: { signal(s: NodeJS.Signals): void; signalHost(s: NodeJS.Signals): void; kill(): void }, tty: boolean): Relay {
+  const handlers: [NodeJS.Signals, () => void][] = [];
+  const on = (sig: NodeJS.Signals, fn: () => void) => {
+    handlers.push([sig, fn]);
+    process.on(sig, fn);
+  };
+  let terms = 0;
+  const terminate = (sig: NodeJS.Signals) => () => {
+    terms++;
+    if (terms > 1) return running.kill();
+    running.signal(sig);
+    if (tty) running.signalHost(sig);
+    setTimeout(() => running.kill(), 3000).unref();
+  };
+  on('SIGTERM', terminate('SIGTERM'));
+  on('SIGHUP', terminate('SIGHUP'));
+  if (tty) {
+    on('SIGWINCH', () => running.signalHost('SIGWINCH'));
+    on('SIGINT', () => running.signal('SIGINT'));
+  } else {
+    on('SIGINT', () => running.signal('SIGINT'));
+    on('SIGQUIT', () => running.signal('SIGQUIT'));
+    on('SIGTSTP', () => {
+      running.signal('SIGSTOP');
+      process.kill(process.pid, 'SIGSTOP');
+    });
+    on('SIGCONT', () => running.signal('SIGCONT'));
+  }
+  return {
+    remove() {
+      for (const [sig, fn] of handlers) process.off(sig, fn);
+    },
+  };
+}
+
+function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
+function safeUserName(): string {
+  try {
+    const n = userInfo().username;
+    return /^[a-z_][a-z0-9_-]{0,31}$/i.test(n) ? n : 'agent';
+  } catch {
+    return 'agent';
+  }
+}
+
+/** Whether Landlock works here, remembered per boot (probing costs a process). */
+function cachedLandlock(paths: HostPaths): boolean {
+  let boot = 'unknown';
+  try {
+    boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    // no boot id: probe every time
+  }
+  const file = join(paths.state, 'cache', `landlock-${boot}`);
+  try {
+    return readFileSync(file, 'utf8') === 'yes';
+  } catch {
+    const yes = landlockAvailable(paths.install);
+    try {
+      mkdirSync(join(paths.state, 'cache'), { recursive: true, mode: 0o700 });
+      writeFileSync(file, yes ? 'yes' : 'no', { mode: 0o600 });
+    } catch {
+      // cache is an optimisation
+    }
+    return yes;
+  }
+}
+
