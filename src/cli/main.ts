@@ -1,0 +1,148 @@
+// cordon's command line. Thin: each command parses its options and calls into
+// session/, policy/, audit/. Commands are loaded lazily to keep start-up short.
+
+import { Command, Option } from 'commander';
+import { CordonError, EXIT, isCordonError } from '../errors.ts';
+import { VERSION } from '../version.ts';
+import { printError } from './output.ts';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('cordon')
+    .description('Contain AI agents: a sandbox they cannot widen, egress through a policy they cannot edit, an audit log they cannot rewrite.')
+    .version(VERSION, '-V, --version')
+    .showSuggestionAfterError(true)
+    .enablePositionalOptions()
+    .configureHelp({ sortSubcommands: false })
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cordon run -- claude                  run Claude Code contained (policy: ~/.config/cordon/policy.yaml or the built-in default)
+  cordon run --policy p.yaml -- bash     an interactive shell under a specific policy
+  cordon policy explain ~/.ssh/id_ed25519 which rule decides about a path
+  cordon audit verify                   check that nobody edited the audit log
+  cordon doctor                         what this machine supports, and how to fix what it lacks
+
+Exit status of "cordon run": the command's own status (128+n if killed by signal n);
+124 when the session timeout expired; 125 when cordon refused or failed to start the sandbox;
+126/127 when the command cannot be executed / is not found inside. Other commands: 0 ok, 1 a check failed, 2 usage.`,
+    );
+
+  let result = 0;
+  const set = (n: number) => {
+    result = n;
+  };
+
+  program
+    .command('run')
+    .description('run a command contained in a sandbox')
+    .argument('<command...>', 'the command to run inside (put it after --)')
+    .option('-p, --policy <file>', 'policy file (default: user config, then the built-in profile)')
+    .option('-w, --workspace <dir>', 'directory the agent may write (default: the current directory)')
+    .option('-t, --timeout <duration>', 'wall-clock limit, e.g. 30m or 2h (overrides limits.timeout)')
+    .addOption(new Option('--tty', 'give the sandbox a terminal (default when stdin and stdout are terminals)'))
+    .addOption(new Option('--no-tty', 'never give the sandbox a terminal'))
+    .option('--dry-run', 'print the mount plan and the sandbox command line instead of running')
+    .option('--json', 'with --dry-run: machine-readable output')
+    .passThroughOptions()
+    .action(async (command: string[], o) => set(await (await import('./cmd-run.ts')).cmdRun(command, o)));
+
+  program
+    .command('doctor')
+    .description('check every prerequisite: works / missing / how to fix')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => set(await (await import('./cmd-doctor.ts')).cmdDoctor(o)));
+
+  const policy = program.command('policy').description('show, check and explain policies');
+  policy
+    .command('show')
+    .description('the effective policy, with where each value came from')
+    .option('-p, --policy <file>', 'policy file as for run')
+    .option('-w, --workspace <dir>', 'workspace as for run (its trusted policy applies)')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => set(await (await import('./cmd-policy.ts')).cmdPolicyShow(o)));
+  policy
+    .command('check')
+    .description('validate a policy file; errors point at file, line and field')
+    .argument('<file>', 'policy file')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, o) => set(await (await import('./cmd-policy.ts')).cmdPolicyCheck(file, o)));
+  policy
+    .command('explain')
+    .description('which rule decides about a path (file access) or a host (network)')
+    .argument('<target>', 'a path (/..., ~/..., ./...) or a host name, host:port or URL')
+    .option('-p, --policy <file>', 'policy file as for run')
+    .option('-w, --workspace <dir>', 'workspace as for run')
+    .option('--method <method>', 'HTTP method for a host')
+    .option('--json', 'machine-readable output')
+    .action(async (target: string, o) => set(await (await import('./cmd-policy.ts')).cmdPolicyExplain(target, o)));
+  policy
+    .command('profiles')
+    .description('list the built-in profiles a policy can extend')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => set(await (await import('./cmd-policy.ts')).cmdPolicyProfiles(o)));
+  policy
+    .command('init')
+    .description('write a starter policy to your user config (or --output)')
+    .option('--profile <name>', 'profile to extend', 'generic')
+    .option('-o, --output <file>', 'where to write it')
+    .option('--force', 'overwrite an existing file')
+    .action(async (o) => set(await (await import('./cmd-policy.ts')).cmdPolicyInit(o)));
+
+  const audit = program.command('audit').description('read, verify and export the audit log');
+  audit
+    .command('tail')
+    .description('the last records')
+    .option('-n, --lines <n>', 'how many', '20')
+    .option('-s, --session <id>', 'only this session')
+    .option('--type <type>', 'only records of this type (e.g. session.end)')
+    .option('-f, --follow', 'keep printing new records')
+    .option('--json', 'one JSON object per line')
+    .action(async (o) => set(await (await import('./cmd-audit.ts')).cmdAuditTail(o)));
+  audit
+    .command('verify')
+    .description('check the hash chain: edits, deletions, reordering, truncation')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => set(await (await import('./cmd-audit.ts')).cmdAuditVerify(o)));
+  audit
+    .command('export')
+    .description('export records (with their chain) for archiving or a SIEM')
+    .option('--jsonl', 'JSON Lines (the only format so far)', true)
+    .option('-s, --session <id>', 'only this session')
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .action(async (o) => set(await (await import('./cmd-audit.ts')).cmdAuditExport(o)));
+
+  program
+    .command('trust')
+    .description("trust this workspace's .cordon/policy.yaml (exact content, by hash); it can only narrow your policy")
+    .argument('[dir]', 'workspace', '.')
+    .option('--yes', 'do not ask')
+    .option('--list', 'list trusted workspaces')
+    .option('--revoke', 'stop trusting the workspace policy')
+    .option('--json', 'machine-readable output')
+    .action(async (dir: string, o) => set(await (await import('./cmd-trust.ts')).cmdTrust(dir, o)));
+
+  program
+    .command('demo')
+    .description('watch a scripted "agent" try the classic moves, and see each one contained')
+    .option('--keep', 'keep the demo directory')
+    .action(async (o) => set(await (await import('./cmd-demo.ts')).cmdDemo(o)));
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return result;
+  } catch (e) {
+    const ce = e as { code?: string; exitCode?: number };
+    if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) {
+      if (ce.code === 'commander.helpDisplayed' || ce.code === 'commander.version' || ce.code === 'commander.help') return EXIT.ok;
+      return EXIT.usage;
+    }
+    if (isCordonError(e)) {
+      printError(e);
+      return e.exitCode;
+    }
+    printError(new CordonError('CORDON_INTERNAL', (e as Error)?.stack ?? String(e)));
+    return EXIT.cordon;
+  }
+}
