@@ -1,0 +1,49 @@
+// Class 15: cross-session isolation. A peer session runs at the same time with
+// its own canary in its environment, its workspace, its /tmp, its /dev/shm and
+// an abstract unix socket; every reach from this session must fail.
+
+import type { Probe } from '../types.ts';
+
+/** What the peer session runs: plant its canary everywhere, then wait. */
+export function peerScript(canary: string): string {
+  return [
+    `echo ${canary} > /tmp/peer-canary; echo ${canary} > /dev/shm/peer-canary; echo ${canary} > peer-canary.txt`,
+    `command -v python3 >/dev/null && python3 -c "import socket,time\ns=socket.socket(socket.AF_UNIX); s.bind('\\0cordon-peer'); s.listen(1)\nwhile True:\n  c,_=s.accept(); c.send(b'${canary}'); c.close()" &`,
+    'echo ready > .peer-ready',
+    'sleep 120',
+  ].join('\n');
+}
+
+export const CROSS_SESSION_PROBES: Probe[] = [
+  {
+    id: 'xs.peer-files',
+    class: 15,
+    title: "read the peer session's workspace, /tmp and /dev/shm",
+    needsPeer: true,
+    script: (c) => `cat "${c.peer!.workspace}/peer-canary.txt" /tmp/peer-canary /dev/shm/peer-canary 2>&1; ls "${c.peer!.workspace}" 2>&1`,
+  },
+  {
+    id: 'xs.peer-processes',
+    class: 15,
+    title: "see, read or signal the peer session's processes",
+    needsPeer: true,
+    script: () => 'ps -eo pid,args 2>&1 | head -20; for p in /proc/[0-9]*; do tr "\\0" "\\n" < $p/environ 2>/dev/null; tr "\\0" " " < $p/cmdline 2>/dev/null; echo; done; pkill -9 sleep 2>&1; echo done',
+    leak: (run) => (/sleep 120/.test(run.stdout) ? "the peer's processes are visible" : null),
+  },
+  {
+    id: 'xs.peer-abstract-socket',
+    class: 15,
+    title: "connect to the peer session's abstract unix socket",
+    needsPeer: true,
+    script: () =>
+      'command -v python3 >/dev/null || { echo "no python3"; exit 0; }; python3 -c "import socket\ns=socket.socket(socket.AF_UNIX)\ntry:\n  s.connect(\'\\0cordon-peer\'); print(s.recv(200))\nexcept OSError as e: print(\'refused\', e)" 2>&1',
+  },
+  {
+    id: 'xs.peer-audit',
+    class: 15,
+    title: "read the peer's audit records and session directory",
+    needsPeer: true,
+    script: (c) => `ls -la "${c.fixture.stateDir}" "${c.fixture.runtimeDir}" 2>&1; find / -name "audit.db" -o -name "journal.json" 2>/dev/null | head`,
+    leak: (run) => (/audit\.db|journal\.json/.test(run.stdout) ? 'cordon state is reachable' : null),
+  },
+];

@@ -1,0 +1,8 @@
+// The whole battery, in the order it runs.
+
+import type { Probe } from '../types.ts';
+import { CONTROL_PLANE_PROBES } from './control-plane.ts';
+import { CROSS_SESSION_PROBES } from './cross-session.ts';
+import { FILESYSTEM_PROBES } from './filesystem.ts';
+
+export const PROBES: readonly Probe[] = [...CONTROL_PLANE_PROBES, ...FILESYSTEM_PROBES, ...CROSS_SESSION_PROBES];

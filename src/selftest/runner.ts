@@ -1,0 +1,170 @@
+// Runs probes, each in a fresh real session (`cordon run`, the same command a
+// user runs), then judges on the host: a probe is contained only if no canary
+// appears in anything that left the sandbox and its host-side check passes.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { AuditStore, type AuditRecord } from '../audit/index.ts';
+import { canary } from './fixture.ts';
+import { startSentinel } from './probes/control-plane.ts';
+import { peerScript } from './probes/cross-session.ts';
+import type { Fixture, Peer, Probe, ProbeContext, ProbeResult, ProbeRun } from './types.ts';
+
+export interface BatteryOptions {
+  fixture: Fixture;
+  /** How to start cordon: e.g. [process.execPath, '/path/dist/cordon.mjs']. */
+  cordon: string[];
+  probes: readonly Probe[];
+  /** --policy for every session (the user's policy under test). */
+  policyFile?: string;
+  /** Extra `cordon run` options (e.g. ['--timeout', '30s']). */
+  runArgs?: string[];
+  onProgress?: (done: number, total: number, result: ProbeResult) => void;
+  probeTimeoutMs?: number;
+}
+
+export interface CordonProcess {
+  done: Promise<ProbeRun>;
+  child: ChildProcess;
+}
+
+export function startCordon(cordon: string[], args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): CordonProcess {
+  const child = spawn(cordon[0]!, [...cordon.slice(1), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const done = new Promise<ProbeRun>((resolve) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ status: code ?? 128 + (signal ? 9 : 0), stdout, stderr, sessionId: null });
+    });
+  });
+  return { done, child };
+}
+
+export function runCordon(cordon: string[], args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ProbeRun> {
+  return startCordon(cordon, args, env, timeoutMs).done;
+}
+
+function lastSession(stateDir: string, exclude: string | null): string | null {
+  if (!existsSync(join(stateDir, 'audit.db'))) return null;
+  const store = AuditStore.open(stateDir);
+  try {
+    const starts = store.tail(20, { type: 'session.start' }).filter((r) => r.session !== exclude);
+    return starts.at(-1)?.session ?? null;
+  } finally {
+    store.close();
+  }
+}
+
+function evidenceFor(stateDir: string, session: string | null): ProbeResult['evidence'] {
+  if (session === null) return [];
+  const store = AuditStore.open(stateDir);
+  try {
+    const recs: AuditRecord[] = [...store.records({ session })];
+    return recs.map((r) => ({ seq: r.seq, type: r.type, summary: summarize(r) }));
+  } finally {
+    store.close();
+  }
+}
+
+function summarize(r: AuditRecord): string {
+  const d = r.data as Record<string, unknown>;
+  switch (r.type) {
+    case 'sandbox.plan': {
+      const mounts = (d.mounts as unknown[] | undefined)?.length ?? 0;
+      const masked = (d.masked as unknown[] | undefined)?.length ?? 0;
+      const prot = (d.protected as unknown[] | undefined)?.length ?? 0;
+      return `${mounts} host paths mounted, ${masked} masked, ${prot} protected read-only`;
+    }
+    case 'env.filter':
+      return `${(d.dropped as unknown[] | undefined)?.length ?? 0} host variables withheld`;
+    case 'session.end':
+      return `exit ${String(d.status)}`;
+    case 'workspace.quarantine':
+      return `quarantined ${String(d.path)}`;
+    default:
+      return Object.keys(d).slice(0, 4).join(', ');
+  }
+}
+
+/** Every canary, in the encodings an exfiltrating agent would use. */
+function canaryForms(values: string[]): string[] {
+  const out: string[] = [];
+  for (const v of values) out.push(v, Buffer.from(v).toString('base64').slice(0, 24), Buffer.from(v).toString('hex'));
+  return out;
+}
+
+export async function runBattery(opts: BatteryOptions): Promise<ProbeResult[]> {
+  const { fixture } = opts;
+  const timeout = opts.probeTimeoutMs ?? 60_000;
+  const baseArgs = ['run', '--no-tty', ...(opts.policyFile ? ['--policy', opts.policyFile] : []), ...(opts.runArgs ?? [])];
+  const sentinel = startSentinel();
+  const env = { ...fixture.env, CORDON_SELFTEST_SENTINEL_PID: String(sentinel.pid) };
+  const ctxFixture: Fixture = { ...fixture, env };
+  let peer: Peer | null = null;
+  let peerProc: CordonProcess | null = null;
+  const results: ProbeResult[] = [];
+  try {
+    for (const probe of opts.probes) {
+      const started = Date.now();
+      if (probe.needsPeer && peer === null) {
+        const ws = join(fixture.root, 'peer-workspace');
+        mkdirSync(ws, { recursive: true });
+        const peerCanary = canary('peer');
+        peerProc = startCordon(opts.cordon, [...baseArgs, '--workspace', ws, '--', 'sh', '-c', peerScript(peerCanary)], env, 150_000);
+        const t0 = Date.now();
+        while (!existsSync(join(ws, '.peer-ready')) && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
+        peer = { sessionId: lastSession(fixture.stateDir, null), workspace: ws, canary: peerCanary, pid: peerProc.child.pid ?? 0 };
+      }
+      const ctx: ProbeContext = { fixture: ctxFixture, peer };
+      const na = probe.applies?.(ctx) ?? null;
+      let result: ProbeResult;
+      if (na !== null) {
+        result = { id: probe.id, class: probe.class, title: probe.title, outcome: 'not applicable', detail: na, sessionId: null, evidence: [], durationMs: 0 };
+      } else {
+        const run = await runCordon(opts.cordon, [...baseArgs, '--workspace', fixture.workspace, '--', 'sh', '-c', probe.script(ctx)], env, timeout);
+        run.sessionId = lastSession(fixture.stateDir, peer?.sessionId ?? null);
+        const secrets = [...Object.values(fixture.canaries), ...(peer ? [peer.canary] : [])];
+        const seen = canaryForms(secrets).find((c) => run.stdout.includes(c) || run.stderr.includes(c));
+        let leak: string | null = seen ? `a planted secret reached the output (${seen.slice(0, 32)}...)` : null;
+        if (leak === null) {
+          try {
+            leak = probe.leak?.(run, ctx) ?? null;
+          } catch (e) {
+            leak = `the host-side check failed: ${(e as Error).message}`;
+          }
+        }
+        // A session cordon refused to start proves nothing: that is an error, not containment.
+        const outcome = leak !== null ? 'LEAKED' : run.status === 125 ? 'error' : 'contained';
+        result = {
+          id: probe.id,
+          class: probe.class,
+          title: probe.title,
+          outcome,
+          detail: leak ?? (outcome === 'error' ? `cordon failed: ${run.stderr.trim().split('\n')[0] ?? ''}` : firstLines(run.stdout + run.stderr)),
+          sessionId: run.sessionId,
+          evidence: evidenceFor(fixture.stateDir, run.sessionId),
+          durationMs: Date.now() - started,
+        };
+      }
+      results.push(result);
+      opts.onProgress?.(results.length, opts.probes.length, result);
+    }
+  } finally {
+    sentinel.stop();
+    if (peerProc) {
+      // The peer's sandbox sleeps; SIGTERM makes cordon stop it and clean up.
+      peerProc.child.kill('SIGTERM');
+      await peerProc.done;
+    }
+  }
+  return results;
+}
+
+function firstLines(s: string): string {
+  return s.trim().split('\n').slice(0, 3).join(' | ').slice(0, 200);
+}
