@@ -219,6 +219,33 @@ function readOr(file: string): string {
   }
 }
 
+/**
+ * Kill whatever is left in a dead session's cgroups and remove them. The
+ * normal path never needs this (bwrap --die-with-parent and the pid
+ * namespace take everything down); it covers a kill of cordon during the
+ * instant bwrap is still setting up.
+ */
+export function killSessionCgroups(sessionId: string): void {
+  const own = ownCgroups();
+  const dirs: string[] = [];
+  const mount = v2Mount();
+  if (mount && own.v2 !== null) dirs.push(join(mount, own.v2, 'cordon', sessionId));
+  if (own.v1.memory !== undefined) dirs.push(join('/sys/fs/cgroup/memory', own.v1.memory, 'cordon', sessionId));
+  if (own.v1.pids !== undefined) dirs.push(join('/sys/fs/cgroup/pids', own.v1.pids, 'cordon', sessionId));
+  for (const d of dirs) {
+    if (!existsSync(d)) continue;
+    if (existsSync(join(d, 'cgroup.kill'))) tryWrite(join(d, 'cgroup.kill'), '1');
+    for (const pid of readOr(join(d, 'cgroup.procs')).split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    rmdirRetry(d);
+  }
+}
+
 /** Remove empty session cgroups left behind by cordon processes that were killed. */
 export function sweepStaleCgroups(): void {
   const own = ownCgroups();

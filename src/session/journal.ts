@@ -5,6 +5,7 @@
 
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { killSessionCgroups } from '../sandbox/limits.ts';
 import { removePlaceholders } from '../sandbox/protect.ts';
 import { isSessionId } from './ids.ts';
 
@@ -66,6 +67,7 @@ export function sweepDeadSessions(runtime: string): string[] {
       continue; // being created right now, or not ours
     }
     if (procStartTime(j.pid) === j.startTime) continue; // still running
+    killSessionCgroups(j.sessionId);
     removePlaceholders(j.placeholders);
     removeSessionDir(dir);
     swept.push(name);

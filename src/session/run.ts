@@ -117,6 +117,7 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
       requireLandlock,
       hostUid,
       limitsMode: opts.limitsMode ?? (env.CORDON_LIMITS_MODE === 'rlimit' ? 'rlimit' : 'auto'),
+      bwrapPath: env.CORDON_BWRAP || undefined,
     });
 
     if (opts.dryRun) {

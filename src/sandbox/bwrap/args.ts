@@ -10,6 +10,8 @@ export interface BwrapFds {
   seccomp: number;
   /** fd number bwrap writes JSON status lines to (child pid, exit code). */
   status: number;
+  /** fd number cordon-init writes one byte to once the sandbox is set up. */
+  started: number;
 }
 
 export function bwrapArgs(spec: SandboxSpec, fds: BwrapFds, opts: { requireLandlock: boolean }): string[] {
@@ -72,6 +74,8 @@ export function bwrapArgs(spec: SandboxSpec, fds: BwrapFds, opts: { requireLandl
   for (const p of spec.landlock.ro) a.push('--ro', p);
   for (const p of spec.landlock.rw) a.push('--rw', p);
   if (opts.requireLandlock) a.push('--require-landlock');
+  a.push('--started-fd', String(fds.started));
+  if (spec.tty) a.push('--take-terminal');
   a.push('--', ...spec.argv);
   return a;
 }

@@ -30,6 +30,7 @@ export interface BwrapOptions {
 
 const SECCOMP_FD = 3;
 const STATUS_FD = 4;
+const STARTED_FD = 5;
 
 export function nativeBinary(installDir: string, name: string): string {
   const p = join(installDir, 'build', 'native', name);
@@ -55,7 +56,7 @@ export class BwrapBackend implements SandboxBackend {
 
   async commandLine(spec: SandboxSpec) {
     const filter = await seccompFilterPath({ installDir: this.opts.installDir, cacheDir: this.opts.cacheDir });
-    const bwrap = [this.opts.bwrapPath ?? 'bwrap', ...bwrapArgs(spec, { seccomp: SECCOMP_FD, status: STATUS_FD }, { requireLandlock: this.opts.requireLandlock })];
+    const bwrap = [this.opts.bwrapPath ?? 'bwrap', ...bwrapArgs(spec, { seccomp: SECCOMP_FD, status: STATUS_FD, started: STARTED_FD }, { requireLandlock: this.opts.requireLandlock })];
     const inner = spec.network.kind === 'captured' ? spec.network.wrap(bwrap) : bwrap;
     return { argv: inner, env: spec.env, fds: { [SECCOMP_FD]: filter } as Record<number, string> };
   }
@@ -65,7 +66,7 @@ export class BwrapBackend implements SandboxBackend {
     const { argv: inner, fds } = await this.commandLine(spec);
     const limits = setupLimits(spec.limits, spec.sessionId, { hostUid: this.opts.hostUid, mode: this.opts.limitsMode ?? 'auto' });
 
-    const argv: string[] = [];
+    const argv: string[] = ['--parent-pid', String(process.pid)];
     for (const f of limits.cgroupProcs) argv.push('--cgroup-procs', f);
     for (const r of limits.rlimits) argv.push('--rlimit', r);
     if (spec.tty) argv.push('--pty');
@@ -76,7 +77,7 @@ export class BwrapBackend implements SandboxBackend {
     try {
       child = spawn(launch, argv, {
         env: spec.env,
-        stdio: ['inherit', 'inherit', 'inherit', seccompFd, 'pipe'],
+        stdio: ['inherit', 'inherit', 'inherit', seccompFd, 'pipe', 'pipe'],
         // Its own session: signals from the terminal reach cordon only, which
         // forwards them to the command (or, with a pty, the relay carries them
         // as bytes), instead of killing bwrap outright.
@@ -86,9 +87,19 @@ export class BwrapBackend implements SandboxBackend {
       closeSync(seccompFd);
     }
 
-    // bwrap prints the sandbox's pid once the command is about to run: without
-    // it, the failure was bwrap's own (a mount it could not make...), not the command's.
+    // bwrap prints the pid of the sandbox's init on fd 4 (before it sets up
+    // mounts); cordon-init writes a byte on fd 5 once set-up is complete.
+    // Without that byte, a failure was bwrap's own (a mount it could not
+    // make...), not the command's.
     let childPid: number | null = null;
+    let started = false;
+    const startedPipe = (child.stdio as unknown as (NodeJS.ReadableStream | null)[])[STARTED_FD] ?? null;
+    const startedDone = new Promise<void>((resolve) => {
+      if (!startedPipe) return resolve();
+      startedPipe.on('data', () => (started = true));
+      startedPipe.on('close', () => resolve());
+      startedPipe.on('error', () => resolve());
+    });
     const status = child.stdio[STATUS_FD] as NodeJS.ReadableStream | null;
     const statusDone = new Promise<void>((resolve) => {
       if (!status) return resolve();
@@ -117,7 +128,7 @@ export class BwrapBackend implements SandboxBackend {
     const exited = new Promise<ExitInfo>((resolve, reject) => {
       child.once('error', (e) => reject(new CordonError('CORDON_SANDBOX_SETUP', `cannot start the sandbox: ${e.message}`, { cause: e })));
       child.once('exit', (code, signal) => {
-        void statusDone.then(() => {
+        void Promise.all([statusDone, startedDone]).then(() => {
           let st: number;
           let sig: NodeJS.Signals | null = null;
           if (signal) {
@@ -125,7 +136,7 @@ export class BwrapBackend implements SandboxBackend {
             sig = signal;
           } else st = code ?? 125;
           if (sig === null && st > 128 && st < 128 + 65) sig = signalName(st - 128);
-          resolve({ status: st, signal: sig, started: childPid !== null });
+          resolve({ status: st, signal: sig, started });
         });
       });
     });
@@ -144,12 +155,24 @@ export class BwrapBackend implements SandboxBackend {
         }
       },
       kill: () => {
-        // SIGKILL to cordon-launch/bwrap: --die-with-parent takes the sandbox's
-        // pid 1 down, and the kernel kills everything else in its pid namespace.
+        // SIGKILL to bwrap (via cordon-launch): --die-with-parent takes the
+        // sandbox's pid 1 down, and the kernel kills everything else in its pid
+        // namespace. With a pty, cordon-launch gets SIGTERM first so it can put
+        // the user's terminal back; SIGKILL follows if it lingers.
+        const sig = spec.tty ? 'SIGTERM' : 'SIGKILL';
         try {
-          if (pid > 0) process.kill(pid, 'SIGKILL');
+          if (pid > 0) process.kill(pid, sig);
         } catch {
-          // already gone
+          return; // already gone
+        }
+        if (spec.tty) {
+          setTimeout(() => {
+            try {
+              process.kill(pid, 'SIGKILL');
+            } catch {
+              // gone
+            }
+          }, 2000).unref();
         }
       },
       signal: (sig) => {

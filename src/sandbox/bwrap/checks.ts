@@ -8,7 +8,8 @@ import type { PrereqCheck } from '../prereq.ts';
 const APT = 'sudo apt-get install -y';
 
 function run(cmd: string, args: string[]): { ok: boolean; out: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+  // No terminal on stdin: a probe must never touch the user's terminal.
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
   return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? r.error.message : ''}`.trim() };
 }
 

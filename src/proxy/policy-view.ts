@@ -1,0 +1,53 @@
+// One policy generation, compiled for the proxy's questions: the rules, the
+// static hosts map, the IP literals the user allowed by name (the only
+// non-public addresses the proxy will dial), and the DNS question "could any
+// allow or ask rule for this name ever apply, on any port".
+
+import { CordonError } from '../errors.ts';
+import { hostMatches } from '../policy/host-pattern.ts';
+import { parseIpLiteral } from '../policy/ip.ts';
+import type { NetworkRule } from '../policy/types.ts';
+import type { ProxyPolicy } from './types.ts';
+
+export interface PolicyView {
+  readonly generation: number;
+  readonly rules: readonly NetworkRule[];
+  /** Canonical IP literals named by allow rules. */
+  readonly exactAllowed: readonly string[];
+  /** Static addresses for a normalised name, or undefined. */
+  staticAddresses(name: string): readonly string[] | undefined;
+  dnsDecision(name: string): 'allow' | 'deny';
+}
+
+const normName = (n: string) => {
+  const l = n.toLowerCase();
+  return l.endsWith('.') ? l.slice(0, -1) : l;
+};
+
+export function compilePolicy(policy: ProxyPolicy, generation: number): PolicyView {
+  if (!policy || !Array.isArray(policy.rules)) {
+    throw new CordonError('CORDON_POLICY_INVALID', 'the proxy policy has no rules array');
+  }
+  const rules = policy.rules.map((r) => Object.freeze({ ...r, ports: [...r.ports] }));
+  const hosts = new Map<string, string[]>();
+  for (const [name, addrs] of Object.entries(policy.hosts ?? {})) {
+    if (!Array.isArray(addrs)) throw new CordonError('CORDON_POLICY_INVALID', `hosts.${name}: expected a list of addresses`);
+    const canon = addrs.map((a) => {
+      const ip = parseIpLiteral(a);
+      if (!ip) throw new CordonError('CORDON_POLICY_INVALID', `hosts.${name}: "${a}" is not an IP address`);
+      return ip.canonical;
+    });
+    hosts.set(normName(name), canon);
+  }
+  const exactAllowed = [
+    ...new Set(rules.filter((r) => r.decision === 'allow').flatMap((r) => parseIpLiteral(r.host)?.canonical ?? [])),
+  ];
+  const dnsRules = rules.filter((r) => r.decision === 'allow' || r.decision === 'ask');
+  return {
+    generation,
+    rules,
+    exactAllowed,
+    staticAddresses: (name) => hosts.get(normName(name)),
+    dnsDecision: (name) => (dnsRules.some((r) => hostMatches(r.host, name)) ? 'allow' : 'deny'),
+  };
+}

@@ -1,0 +1,52 @@
+// No orphans: when cordon dies, even by SIGKILL, every process of its sandbox
+// is gone within a second.
+
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { before, describe, it } from 'node:test';
+import { assertFreshBuild, cordonAsync, isolated } from '../helpers/cordon.ts';
+
+/** Pids whose command line is exactly `needle` (with `prefix`: starts with it). */
+function pidsWithCmdline(needle: string, prefix = false): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      if (prefix ? cmd.startsWith(needle) : cmd === needle) out.push(Number(d));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+before(() => assertFreshBuild());
+
+describe('no orphans', () => {
+  for (const sig of ['SIGKILL', 'SIGTERM'] as const) {
+    it(`${sig} to cordon takes down every process of the sandbox within a second`, async (ctx) => {
+      const t: ReturnType<typeof isolated> & { cleanup?: () => void } = isolated();
+      ctx.after(() => t.cleanup?.());
+      const marker = String(4000 + Math.floor(Math.random() * 5000));
+      const child = cordonAsync(['run', '--no-tty', '--', 'sh', '-c', `sleep ${marker} & sleep ${marker} & (sleep ${marker} &) ; echo ready; wait`], { env: t.env, cwd: t.workspace });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      t.cleanup = () => child.kill('SIGKILL');
+      const t0 = Date.now();
+      while (!out.includes('ready') && Date.now() - t0 < 20_000) await sleep(20);
+      assert.match(out, /ready/);
+      const before = pidsWithCmdline(`sleep ${marker}`);
+      assert.equal(before.length, 3, 'three sandboxed sleeps are running');
+      const bwraps = pidsWithCmdline('bwrap --unshare-user', true).filter((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(t.workspace));
+      assert.ok(bwraps.length > 0, 'bwrap is running');
+      child.kill(sig);
+      const killedAt = Date.now();
+      while (Date.now() - killedAt < 1000 && (pidsWithCmdline(`sleep ${marker}`).length > 0 || bwraps.some((p) => pidsWithCmdline('bwrap', true).includes(p)))) await sleep(10);
+      assert.deepEqual(pidsWithCmdline(`sleep ${marker}`), [], `sandboxed processes survived ${sig} of cordon`);
+      assert.deepEqual(bwraps.filter((p) => pidsWithCmdline('bwrap', true).includes(p)), [], 'bwrap survived');
+    });
+  }
+});
