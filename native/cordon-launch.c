@@ -1,7 +1,7 @@
 /*
  * cordon-launch - the host-side step between the cordon CLI (Node) and bwrap.
  *
- *   cordon-launch [--cgroup-procs FILE]... [--rlimit NAME=VALUE]... [--pty]
+ *   cordon-launch [--cgroup-procs FILE]... [--rlimit NAME=VALUE|NAME=SOFT:HARD]... [--pty]
  *                 [--parent-pid PID] -- PROG [ARGS]...
  *
  * It does the few things Node cannot do between fork and exec:
@@ -138,7 +138,8 @@ static const struct {
 struct limit {
 	const char *name;
 	int resource;
-	rlim_t value;
+	rlim_t value; /* soft */
+	rlim_t hard;
 };
 
 struct options {
@@ -163,6 +164,19 @@ static bool parse_ull(const char *s, unsigned long long *out) {
 	return true;
 }
 
+static bool parse_rlim(const char *s, rlim_t *out) {
+	unsigned long long v;
+	if (strcmp(s, "unlimited") == 0)
+		*out = RLIM_INFINITY;
+	else if (parse_ull(s, &v) && v < RLIM_INFINITY)
+		*out = (rlim_t)v;
+	else
+		return false;
+	return true;
+}
+
+/* NAME=VALUE sets soft and hard alike; NAME=SOFT:HARD sets them apart (for
+ * cpu: SIGXCPU at the soft limit, so the hit is visible, SIGKILL at the hard). */
 static struct limit parse_limit(const char *spec) {
 	const char *eq = strchr(spec, '=');
 	if (!eq)
@@ -172,13 +186,19 @@ static struct limit parse_limit(const char *spec) {
 		if (strlen(rlimit_names[i].name) != len || strncmp(spec, rlimit_names[i].name, len) != 0)
 			continue;
 		struct limit l = { .name = rlimit_names[i].name, .resource = rlimit_names[i].resource };
-		unsigned long long v;
-		if (strcmp(eq + 1, "unlimited") == 0)
-			l.value = RLIM_INFINITY;
-		else if (parse_ull(eq + 1, &v) && v < RLIM_INFINITY)
-			l.value = (rlim_t)v;
-		else
-			die("--rlimit %s: VALUE must be a number or 'unlimited', got '%s'", l.name, eq + 1);
+		char value[64];
+		if (strlen(eq + 1) >= sizeof value)
+			die("--rlimit %s: value too long", l.name);
+		strcpy(value, eq + 1);
+		char *colon = strchr(value, ':');
+		if (colon)
+			*colon = '\0';
+		if (!parse_rlim(value, &l.value) || (colon && !parse_rlim(colon + 1, &l.hard)))
+			die("--rlimit %s: VALUE must be a number, 'unlimited' or SOFT:HARD, got '%s'", l.name, eq + 1);
+		if (!colon)
+			l.hard = l.value;
+		if (l.hard < l.value)
+			die("--rlimit %s: the soft limit is above the hard limit", l.name);
 		return l;
 	}
 	die("--rlimit: unknown limit '%.*s' (nproc, as, cpu, fsize, nofile, core)", (int)len, spec);
@@ -248,7 +268,7 @@ static void join_cgroups(const struct options *o) {
 static void set_limits(const struct options *o) {
 	for (size_t i = 0; i < o->nlimits; i++) {
 		const struct limit *l = &o->limits[i];
-		struct rlimit rl = { .rlim_cur = l->value, .rlim_max = l->value };
+		struct rlimit rl = { .rlim_cur = l->value, .rlim_max = l->hard };
 		if (setrlimit(l->resource, &rl) < 0)
 			die("cannot set rlimit %s: %s%s", l->name, strerror(errno),
 			    errno == EPERM ? " (raising a hard limit needs CAP_SYS_RESOURCE)" : "");

@@ -37,7 +37,9 @@ export function setupLimits(limits: ResolvedLimits, sessionId: string, opts: { h
   const enforcement: Record<string, string> = {};
 
   if (limits.cpuTimeMs !== null) {
-    rlimits.push(`cpu=${Math.max(1, Math.ceil(limits.cpuTimeMs / 1000))}`);
+    // SIGXCPU at the limit (visible, catchable), SIGKILL two seconds later.
+    const secs = Math.max(1, Math.ceil(limits.cpuTimeMs / 1000));
+    rlimits.push(`cpu=${secs}:${secs + 2}`);
     enforcement.cpuTime = 'rlimit (per process)';
   }
   if (limits.fileSizeBytes !== null) {

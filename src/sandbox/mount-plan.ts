@@ -198,11 +198,14 @@ export function planMounts(input: PlanInput): MountPlan {
     mounts.push({ kind: 'ro-bind', src: st.isDirectory() ? emptyDir : emptyFile, dest: p });
     events.push({ kind: 'mask', path: p, why });
   };
-  for (const n of never) mask(n.path, `never mounted (${n.entry})`);
+  const candidates: { path: string; why: string }[] = never.map((n) => ({ path: n.path, why: `never mounted (${n.entry})` }));
   for (const h of policy.filesystem.hide) {
     const p = expandHostPath(h, paths, env);
-    if (p !== null) mask(p, `filesystem.hide[${policy.filesystem.hide.indexOf(h)}]`);
+    if (p !== null) candidates.push({ path: p, why: `filesystem.hide[${policy.filesystem.hide.indexOf(h)}]` });
   }
+  // Shallowest first; anything inside an already masked directory is covered.
+  candidates.sort((a, b) => a.path.split('/').length - b.path.split('/').length);
+  for (const c of candidates) if (![...masked].some((m) => isUnder(c.path, m))) mask(c.path, c.why);
   if (install !== null && binds.some((b) => b.mode === 'rw' && (isUnder(install, b.src) || isUnder(b.src, install)))) {
     mounts.push({ kind: 'ro-bind', src: install, dest: install });
     events.push({ kind: 'protect', path: install });

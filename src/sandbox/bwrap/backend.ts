@@ -9,7 +9,7 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { CordonError } from '../../errors.ts';
-import type { ExitInfo, RunningSandbox, SandboxBackend, SandboxSpec } from '../backend.ts';
+import type { ExitInfo, LimitHit, RunningSandbox, SandboxBackend, SandboxSpec } from '../backend.ts';
 import { setupLimits } from '../limits.ts';
 import type { PrereqCheck } from '../prereq.ts';
 import { seccompFilterPath } from '../seccomp/compile.ts';
@@ -142,6 +142,7 @@ export class BwrapBackend implements SandboxBackend {
     });
 
     let exitInfo: ExitInfo | null = null;
+    let hits: LimitHit[] = [];
     const pid = child.pid ?? -1;
     return {
       pid,
@@ -149,6 +150,7 @@ export class BwrapBackend implements SandboxBackend {
       wait: async () => {
         try {
           exitInfo = await exited;
+          hits = limits.hits(exitInfo); // before cleanup removes the counters
           return exitInfo;
         } finally {
           limits.cleanup();
@@ -193,7 +195,7 @@ export class BwrapBackend implements SandboxBackend {
           // gone
         }
       },
-      limitHits: () => limits.hits(exitInfo),
+      limitHits: () => hits,
     };
   }
 }
