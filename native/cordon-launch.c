@@ -1,7 +1,7 @@
 /*
  * cordon-launch - the host-side step between the cordon CLI (Node) and bwrap.
  *
- *   cordon-launch [--cgroup-procs FILE]... [--rlimit NAME=VALUE|NAME=SOFT:HARD]... [--pty]
+ *   cordon-launch [--cgroup-procs FILE]... [--rlimit NAME=VALUE|NAME=SOFT:HARD]... [--pty] [--argv-fd N]
  *                 [--parent-pid PID] -- PROG [ARGS]...
  *
  * It does the few things Node cannot do between fork and exec:
@@ -149,6 +149,7 @@ struct options {
 	size_t nlimits;
 	bool pty;
 	pid_t parent_pid; /* 0: use the parent seen at startup */
+	int argv_fd;      /* -1: the command follows "--" */
 	char **command;
 };
 
@@ -206,6 +207,7 @@ static struct limit parse_limit(const char *spec) {
 
 static struct options parse_options(int argc, char **argv) {
 	struct options o = { 0 };
+	o.argv_fd = -1;
 	o.cgroup_files = calloc((size_t)argc, sizeof *o.cgroup_files);
 	o.limits = calloc((size_t)argc, sizeof *o.limits);
 	if (!o.cgroup_files || !o.limits)
@@ -222,9 +224,10 @@ static struct options parse_options(int argc, char **argv) {
 			o.pty = true;
 			continue;
 		}
-		if (strcmp(a, "--cgroup-procs") != 0 && strcmp(a, "--rlimit") != 0 && strcmp(a, "--parent-pid") != 0)
+		if (strcmp(a, "--cgroup-procs") != 0 && strcmp(a, "--rlimit") != 0 && strcmp(a, "--parent-pid") != 0 &&
+		    strcmp(a, "--argv-fd") != 0)
 			die("unknown option '%s' (usage: cordon-launch [--cgroup-procs FILE]... "
-			    "[--rlimit NAME=VALUE]... [--pty] [--parent-pid PID] -- PROG [ARGS]...)",
+			    "[--rlimit NAME=VALUE]... [--pty] [--parent-pid PID] [--argv-fd N] -- PROG [ARGS]...)",
 			    a);
 		if (i + 1 >= argc)
 			die("%s needs a value", a);
@@ -233,6 +236,11 @@ static struct options parse_options(int argc, char **argv) {
 			o.cgroup_files[o.ncgroups++] = value;
 		} else if (strcmp(a, "--rlimit") == 0) {
 			o.limits[o.nlimits++] = parse_limit(value);
+		} else if (strcmp(a, "--argv-fd") == 0) {
+			unsigned long long v;
+			if (!parse_ull(value, &v) || v < 3 || v > 1024)
+				die("--argv-fd wants a descriptor number >= 3, got '%s'", value);
+			o.argv_fd = (int)v;
 		} else {
 			unsigned long long v;
 			if (!parse_ull(value, &v) || v < 1 || v > INT32_MAX)
@@ -240,9 +248,9 @@ static struct options parse_options(int argc, char **argv) {
 			o.parent_pid = (pid_t)v;
 		}
 	}
-	if (i >= argc)
+	if (i >= argc && o.argv_fd < 0)
 		die("no program given after '--'");
-	o.command = &argv[i];
+	o.command = i < argc ? &argv[i] : NULL;
 	return o;
 }
 
@@ -279,6 +287,57 @@ static void set_limits(const struct options *o) {
 static void apply_limits(const struct options *o) {
 	join_cgroups(o);
 	set_limits(o);
+}
+
+/* --argv-fd N: the command arrives later, NUL-terminated arguments on fd N
+ * until EOF. The caller starts us early so that joining the cgroups (which
+ * waits for an RCU grace period on cgroup v1) overlaps its own preparation;
+ * we block here until it has decided what to run. An empty read means the
+ * caller gave up: exit quietly. */
+static char **read_command(int fd) {
+	size_t cap = 64 * 1024, len = 0;
+	char *buf = malloc(cap);
+	if (!buf)
+		die("out of memory");
+	for (;;) {
+		if (len == cap) {
+			if (cap >= 64 * 1024 * 1024)
+				die("--argv-fd: command line too long");
+			cap *= 2;
+			buf = realloc(buf, cap);
+			if (!buf)
+				die("out of memory");
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die("--argv-fd: %s", strerror(errno));
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len == 0)
+		exit(EXIT_CORDON);
+	if (buf[len - 1] != '\0')
+		die("--argv-fd: arguments must be NUL-terminated");
+	size_t count = 0;
+	for (size_t k = 0; k < len; k++)
+		count += buf[k] == '\0';
+	char **argv = calloc(count + 1, sizeof *argv);
+	if (!argv)
+		die("out of memory");
+	size_t at = 0;
+	for (size_t k = 0; k < count; k++) {
+		argv[k] = buf + at;
+		at += strlen(buf + at) + 1;
+	}
+	return argv;
+}
+
+static char **command_of(const struct options *o) {
+	return o->argv_fd >= 0 ? read_command(o->argv_fd) : o->command;
 }
 
 static void __attribute__((noreturn)) exec_command(char **command) {
@@ -471,7 +530,7 @@ static int run_with_pty(const struct options *o, pid_t parent, const sigset_t *h
 				die("dup2: %s", strerror(errno));
 		}
 		apply_limits(o);
-		exec_command(o->command); /* slave, master, sigfd are close-on-exec */
+		exec_command(command_of(o)); /* slave, master, sigfd are close-on-exec */
 	}
 	pty_child = child;
 	close(slave);
@@ -589,7 +648,7 @@ int main(int argc, char **argv) {
 	if (!o.pty) {
 		die_with_parent(SIGKILL, parent);
 		apply_limits(&o);
-		exec_command(o.command);
+		exec_command(command_of(&o));
 	}
 
 	/* Block the signals we handle before arming the death signal, so that it

@@ -10,7 +10,7 @@ import type { LoadedPolicy, Origin } from '../policy/types.ts';
 import { formatDuration, formatSize } from '../policy/units.ts';
 import { buildEtc } from '../sandbox/etc-files.ts';
 import { explainPath } from '../sandbox/explain-path.ts';
-import { planMounts, resolveWorkspace } from '../sandbox/mount-plan.ts';
+import { emptySources, planMounts, resolveWorkspace } from '../sandbox/mount-plan.ts';
 import { printJson, style } from './output.ts';
 
 interface Common {
@@ -127,6 +127,7 @@ export async function cmdPolicyExplain(target: string, o: Common & { method?: st
       workspace,
       home: paths.home,
       sessionDir: tmp,
+      empty: emptySources(tmp),
       etc: buildEtc({ dir: join(tmp, 'etc'), user: 'agent', uid: 1000, gid: 1000, home: paths.home, hostname: loaded.policy.sandbox.hostname, nameserver: null }),
       initBinary: join(tmp, 'init'),
     });

@@ -11,6 +11,7 @@ export interface RunCliOptions {
   timeout?: string;
   tty?: boolean;
   dryRun?: boolean;
+  keepFiles?: boolean;
   json?: boolean;
 }
 
@@ -28,14 +29,16 @@ export async function cmdRun(command: string[], o: RunCliOptions): Promise<numbe
     timeoutMs,
     tty: o.tty,
     dryRun: o.dryRun,
+    keepFiles: o.keepFiles,
     notice,
   });
   if (res.dryRun) {
     const d = res.dryRun;
-    if (o.json) printJson({ sessionId: res.sessionId, argv: d.argv, env: d.env, events: d.plan.events, policyHash: d.policy.hash });
+    if (o.json) printJson({ sessionId: res.sessionId, argv: d.argv, env: d.env, fds: d.fds, events: d.plan.events, policyHash: d.policy.hash });
     else {
       process.stdout.write(`# environment\n${Object.entries(d.env).map(([k, v]) => `${k}=${v}`).join('\n')}\n`);
-      process.stdout.write(`# command line\n${d.argv.map(shellQuote).join(' ')}\n`);
+      const redirs = Object.entries(d.fds).map(([fd, file]) => `${fd}<${shellQuote(file)}`);
+      process.stdout.write(`# command line (bwrap also wants a status pipe on fd 4 and fd 5)\n${[...d.argv.map(shellQuote), ...redirs, '4>/dev/null', '5>/dev/null'].join(' ')}\n`);
     }
     return EXIT.ok;
   }
@@ -72,6 +75,7 @@ export function parseRunArgs(args: string[]): { command: string[]; options: RunC
     } else if (a === '--tty') o.tty = true;
     else if (a === '--no-tty') o.tty = false;
     else if (a === '--dry-run') o.dryRun = true;
+    else if (a === '--keep-files') o.keepFiles = true;
     else if (a === '--json') o.json = true;
     else return null;
   }

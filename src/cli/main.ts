@@ -44,6 +44,7 @@ Exit status of "cordon run": the command's own status (128+n if killed by signal
     .addOption(new Option('--tty', 'give the sandbox a terminal (default when stdin and stdout are terminals)'))
     .addOption(new Option('--no-tty', 'never give the sandbox a terminal'))
     .option('--dry-run', 'print the mount plan and the sandbox command line instead of running')
+    .option('--keep-files', "with --dry-run: keep the session's generated files so the printed command line can be run by hand")
     .option('--json', 'with --dry-run: machine-readable output')
     .passThroughOptions()
     .action(async (command: string[], o) => set(await (await import('./cmd-run.ts')).cmdRun(command, o)));

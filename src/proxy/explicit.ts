@@ -18,7 +18,7 @@ import { checkFlowIdentity } from './identity.ts';
 import { judge } from './judge.ts';
 import type { StreamReader } from './stream-reader.ts';
 import { runTunnel } from './tunnel.ts';
-import { UpstreamSlot } from './upstream.ts';
+import { dialUpstream, UpstreamSlot } from './upstream.ts';
 
 async function answerAndClose(flow: Flow, bytes: Buffer): Promise<void> {
   try {
@@ -72,12 +72,9 @@ export async function runExplicit(flow: Flow, reader: StreamReader): Promise<voi
     return answerAndClose(flow, denyResponse(j.deny, target, true));
   }
   // Dial before answering, so an unreachable or forbidden address is a readable error.
-  const slot = new UpstreamSlot(flow);
-  let seedSocket;
+  let seed: { socket: net.Socket; address: string };
   try {
-    const up = await slot.get(host, port, false);
-    up.reader.detach();
-    seedSocket = slot.take()!;
+    seed = await dialUpstream(flow, host, port);
   } catch (e) {
     const refused = e instanceof DialError && e.refused;
     flow.set({ decision: refused ? 'deny' : 'allow', rule: j.kind === 'allow' ? j.rule : null });
@@ -85,10 +82,5 @@ export async function runExplicit(flow: Flow, reader: StreamReader): Promise<voi
     return answerAndClose(flow, denyResponse(refused ? 'address' : 'upstream', target, true));
   }
   await write(flow.client, Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1'));
-  await runTunnel(flow, reader, { field: 'connect', authority: req.target, host, port }, {
-    host,
-    port,
-    socket: seedSocket.socket as net.Socket,
-    address: seedSocket.address,
-  });
+  await runTunnel(flow, reader, { field: 'connect', authority: req.target, host, port }, { host, port, ...seed });
 }

@@ -118,10 +118,17 @@ export class Flow {
 
   /** Record a refusal or outcome (the last call wins for decision/reason). */
   set(fields: Partial<FlowRecord>): void {
+    if (this.#aborted) {
+      // An outside teardown (reload, close) is the flow's story from then on.
+      const { stage: _s, reason: _r, ...rest } = fields;
+      Object.assign(this.record, rest);
+      return;
+    }
     Object.assign(this.record, fields);
   }
 
   refuse(stage: FlowStage, reason: string): void {
+    if (this.#aborted) return;
     this.set({ decision: this.record.decision === 'none' ? 'refused' : this.record.decision, stage, reason });
   }
 

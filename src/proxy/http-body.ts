@@ -11,7 +11,8 @@ import { parseChunkedStream, type Framing, type ResponseFraming } from './http-h
 import type { BodyMode } from './http-message.ts';
 import type { StreamReader } from './stream-reader.ts';
 
-export type BodyErrorKind = 'truncated' | 'malformed' | 'too-large';
+/** truncated: the sender ended early; malformed: bad chunked framing; too-large: over the limit; peer-gone: the receiver went away. */
+export type BodyErrorKind = 'truncated' | 'malformed' | 'too-large' | 'peer-gone';
 
 export class BodyError extends CordonError {
   readonly kind: BodyErrorKind;
@@ -90,7 +91,7 @@ export async function* readBody(reader: StreamReader, framing: Framing | Respons
 
 /** Write, waiting for drain when the stream's buffer is full; rejects if it closes first. */
 export function write(out: Writable, bytes: Buffer): Promise<void> | void {
-  if (out.destroyed || out.writableEnded) return Promise.reject(new BodyError('truncated', 'the peer went away'));
+  if (out.destroyed || out.writableEnded) return Promise.reject(new BodyError('peer-gone', 'the peer went away'));
   if (out.write(bytes)) return;
   return new Promise((resolve, reject) => {
     const done = (e?: Error) => {
@@ -101,8 +102,8 @@ export function write(out: Writable, bytes: Buffer): Promise<void> | void {
       else resolve();
     };
     const onDrain = () => done();
-    const onClose = () => done(new BodyError('truncated', 'the peer went away'));
-    const onError = (e: Error) => done(new BodyError('truncated', `the peer failed: ${e.message}`));
+    const onClose = () => done(new BodyError('peer-gone', 'the peer went away'));
+    const onError = (e: Error) => done(new BodyError('peer-gone', `the peer failed: ${e.message}`));
     out.on('drain', onDrain);
     out.on('close', onClose);
     out.on('error', onError);

@@ -325,8 +325,8 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
       },
     });
   } catch (e) {
+    r.slot.discard(); // stops a body still streaming to a failed upstream
     await bodyDone;
-    r.slot.discard();
     const be = bodyError as unknown;
     if (be instanceof BodyError && (be.kind === 'too-large' || be.kind === 'malformed') && !responseStarted) {
       rec.decision = be.kind === 'too-large' ? 'deny' : 'refused';
@@ -337,6 +337,7 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
       return refuse('inspector', e.message, e.message.slice(0, 200), true);
     }
     rec.reason = `relay failed: ${e instanceof Error ? e.message : String(e)}`;
+    flow.set({ stage: 'relay', reason: `${flow.record.reason}; request ${flow.record.requests}: ${rec.reason}` });
     if (!responseStarted && !(be instanceof BodyError && be.kind === 'truncated') && !r.client.destroyed) {
       return refuse('upstream', rec.reason, undefined, true);
     }
@@ -350,6 +351,7 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
   if (bodyError) {
     // The response is complete but the request body was not relayed to its end.
     rec.reason = `request body: ${(bodyError as Error).message}`;
+    flow.set({ stage: 'relay', reason: `${flow.record.reason}; request ${flow.record.requests}: ${rec.reason}` });
     emit();
     r.slot.discard();
     hardClose(r.client);

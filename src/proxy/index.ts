@@ -36,7 +36,8 @@ import { runExplicit } from './explicit.ts';
 import { Flow, type ProxyContext } from './flow.ts';
 import { readForwarderHeader } from './forwarder-header.ts';
 import { compilePolicy, type PolicyView } from './policy-view.ts';
-import { StreamReader } from './stream-reader.ts';
+import { ReadTimeout, StreamAborted, StreamReader } from './stream-reader.ts';
+import { BodyError } from './http-body.ts';
 import { isSyntheticAddress, SyntheticAddresses } from './synthetic.ts';
 import { runTunnel } from './tunnel.ts';
 import { DEFAULT_TIMEOUTS, type ProxyOptions, type ProxyPolicy, type ProxyStats, type SessionProxy } from './types.ts';
@@ -169,8 +170,14 @@ export function createSessionProxy(opts: ProxyOptions): SessionProxy {
       await route(flow, reader, ip.bytes, port);
     } catch (e) {
       const err = asCordonError(e);
-      stats.flowErrors++;
-      flow.refuse(flow.record.stage ?? 'internal', flow.aborted ?? `internal error: ${err.message}`);
+      if (flow.aborted) {
+        // torn down from outside; the record already says why
+      } else if (e instanceof StreamAborted || e instanceof ReadTimeout || e instanceof BodyError) {
+        flow.refuse(flow.record.stage ?? 'relay', err.message);
+      } else {
+        stats.flowErrors++;
+        flow.refuse(flow.record.stage ?? 'internal', `internal error: ${err.message}`);
+      }
     } finally {
       flows.delete(flow);
       await flow.finish();

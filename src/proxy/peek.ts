@@ -65,7 +65,9 @@ export async function peekFlow(reader: StreamReader, firstByteMs: number, handsh
   const tls = first[0] === 0x16 ? new ClientHelloReader() : null;
   let all: Buffer = first;
   let chunk: Buffer | null = first;
-  const deadline = Date.now() + handshakeMs;
+  // A ClientHello split across reads gets the handshake budget; a half request line only firstByteMs
+  // (real HTTP clients send it in one write; raw protocols should not stall on looking like HTTP).
+  const deadline = Date.now() + (tls ? handshakeMs : Math.min(firstByteMs, handshakeMs));
   try {
     for (;;) {
       if (tls) {

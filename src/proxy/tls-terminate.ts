@@ -44,10 +44,12 @@ export async function terminateClientTls(flow: Flow, reader: StreamReader, host:
       t.off('secure', onSecure);
       t.off('error', onError);
       t.off('close', onClose);
+      t.off('end', onClose);
     };
     t.once('secure', onSecure);
     t.once('error', onError);
     t.once('close', onClose);
+    t.once('end', onClose);
   });
   return t;
 }

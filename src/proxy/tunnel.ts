@@ -21,10 +21,9 @@ import { relayHttp, type ConnectionDeny } from './http-relay.ts';
 import { judge } from './judge.ts';
 import { peekFlow } from './peek.ts';
 import { splice } from './splice.ts';
-import type { StreamReader } from './stream-reader.ts';
 import { terminateClientTls } from './tls-terminate.ts';
-import { StreamReader as Reader } from './stream-reader.ts';
-import { UpstreamSlot, type Seed } from './upstream.ts';
+import { StreamReader } from './stream-reader.ts';
+import { dialUpstream, UpstreamSlot, type Seed } from './upstream.ts';
 
 export interface Claim {
   field: 'dialedAddress' | 'connect';
@@ -113,11 +112,8 @@ async function dialFor(flow: Flow, claim: Claim, seed: Seed | null): Promise<net
     flow.set({ dialed: seed.address });
     return seed.socket;
   }
-  const slot = new UpstreamSlot(flow);
   try {
-    const up = await slot.get(claim.host, claim.port, false);
-    up.reader.detach();
-    return up.socket as net.Socket;
+    return (await dialUpstream(flow, claim.host, claim.port)).socket;
   } catch (e) {
     flow.set({ decision: e instanceof DialError && e.refused ? 'deny' : flow.record.decision });
     flow.refuse('dial', e instanceof Error ? e.message : String(e));
@@ -172,7 +168,7 @@ async function tlsFlow(flow: Flow, reader: StreamReader, claim: Claim, seed: See
     await relayHttp({
       flow,
       client: secure,
-      reader: new Reader(secure),
+      reader: new StreamReader(secure),
       target: { kind: 'fixed', claimField: claim.field, claim: claim.authority, host: claim.host, port: claim.port, sni, tls: true },
       slot,
       ...(connectionDeny ? { connectionDeny } : {}),

@@ -22,6 +22,23 @@ export interface Seed {
   address: string;
 }
 
+/** A checked TCP connection for the flow (no reader attached: the socket stays paused). */
+export async function dialUpstream(flow: Flow, host: string, port: number): Promise<{ socket: net.Socket; address: string }> {
+  const ctx = flow.ctx;
+  const d = await dial({
+    host,
+    port,
+    view: flow.view,
+    resolve: ctx.resolve,
+    resolveMs: ctx.timeouts.resolveMs,
+    connectMs: ctx.timeouts.connectMs,
+    track: (s) => flow.track(s),
+  });
+  d.socket.pause();
+  flow.set({ dialed: d.address });
+  return d;
+}
+
 export class UpstreamSlot {
   readonly #flow: Flow;
   #current: Upstream | null = null;
@@ -49,15 +66,7 @@ export class UpstreamSlot {
       address = seed.address;
     } else {
       seed?.socket.destroy();
-      const d = await dial({
-        host,
-        port,
-        view: flow.view,
-        resolve: ctx.resolve,
-        resolveMs: ctx.timeouts.resolveMs,
-        connectMs: ctx.timeouts.connectMs,
-        track: (s) => flow.track(s),
-      });
+      const d = await dialUpstream(flow, host, port);
       raw = d.socket;
       address = d.address;
     }

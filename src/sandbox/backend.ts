@@ -82,11 +82,21 @@ export interface RunningSandbox {
   readonly enforcement: Record<string, string>;
 }
 
+/** What a backend may need before the full spec is known. */
+export type EarlySpec = Pick<SandboxSpec, 'sessionId' | 'limits' | 'env' | 'tty'>;
+
+/** A backend's head start (opaque to the session). abort() undoes it. */
+export interface PreparedStart {
+  abort(): void;
+}
+
 export interface SandboxBackend {
   readonly name: string;
   /** Prerequisites with works / missing / how to fix (also used by `cordon doctor`). */
   checks(): Promise<PrereqCheck[]>;
-  start(spec: SandboxSpec): Promise<RunningSandbox>;
+  /** Optional head start on slow, spec-independent work (bwrap: joining cgroups). */
+  prepare?(early: EarlySpec): Promise<PreparedStart>;
+  start(spec: SandboxSpec, prepared?: PreparedStart): Promise<RunningSandbox>;
   /** The host command line that `start` would run (for `--dry-run` and the benchmark). */
   commandLine(spec: SandboxSpec): Promise<{ argv: string[]; env: Record<string, string>; fds: Record<number, string> }>;
 }

@@ -7,9 +7,11 @@
 // docker or cloud configs) exists inside.
 //
 // One directory mount plus a handful of binds: every bind mount costs bwrap
-// about a quarter of a millisecond, so copying small files is cheaper.
+// about a quarter of a millisecond. Copies are made once and cached (see
+// cachedEtc), since creating files is what costs most.
 
-import { copyFileSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 
 /** Host /etc entries the sandbox gets (copied if small, bound if a large directory). */
@@ -24,7 +26,7 @@ export const ETC_ENTRIES: readonly string[] = [
 /** Files under /etc/default that are safe to copy (the rest may configure host services). */
 const DEFAULT_FILES = new Set(['locale', 'keyboard']);
 const COPY_MAX_BYTES = 256 * 1024;
-const COPY_MAX_ENTRIES = 400;
+const COPY_MAX_ENTRIES = 16;
 
 export interface EtcInput {
   dir: string;
@@ -46,6 +48,44 @@ export interface EtcResult {
   dir: string;
   /** Host directories to bind read-only at /etc/<name> on top. */
   binds: { src: string; dest: string }[];
+}
+
+/**
+ * The /etc skeleton for these inputs, built once and reused: creating files
+ * costs far more than checking them, and the skeleton only changes when the
+ * host's files or the inputs do (the key covers both). Built in a temporary
+ * directory and renamed into place, so a concurrent session never sees half.
+ */
+export function cachedEtc(cacheDir: string, input: Omit<EtcInput, 'dir'>): EtcResult {
+  const hostEtc = input.hostEtc ?? '/etc';
+  const h = createHash('sha256').update(JSON.stringify({ v: 2, input }));
+  for (const name of ETC_ENTRIES) {
+    try {
+      const st = lstatSync(join(hostEtc, name));
+      h.update(`${name}:${st.ino}:${st.size}:${st.mtimeMs}\n`);
+    } catch {
+      h.update(`${name}:-\n`);
+    }
+  }
+  const key = h.digest('hex').slice(0, 32);
+  const dir = join(cacheDir, `etc-${key}`);
+  const bindsFile = join(cacheDir, `etc-${key}.binds.json`);
+  try {
+    return { dir, binds: JSON.parse(readFileSync(bindsFile, 'utf8')) as EtcResult['binds'] };
+  } catch {
+    // not built yet
+  }
+  mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+  const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
+  const built = buildEtc({ ...input, dir: tmp });
+  try {
+    renameSync(tmp, dir);
+  } catch {
+    rmSync(tmp, { recursive: true, force: true }); // another session won the race: same content
+  }
+  writeFileSync(`${bindsFile}.${process.pid}.tmp`, JSON.stringify(built.binds));
+  renameSync(`${bindsFile}.${process.pid}.tmp`, bindsFile);
+  return { dir, binds: built.binds };
 }
 
 export function buildEtc(input: EtcInput): EtcResult {

@@ -100,7 +100,15 @@ export function setupLimits(limits: ResolvedLimits, sessionId: string, opts: { h
     },
     cleanup() {
       if (!cg) return;
-      for (const d of new Set(Object.values(cg.dirs))) rmdirRetry(d);
+      // One try: a cgroup whose last task is still being torn down answers
+      // EBUSY for a moment; the next start's sweep removes it then.
+      for (const d of new Set(Object.values(cg.dirs))) {
+        try {
+          rmdirSync(d);
+        } catch {
+          // left for sweepStaleCgroups
+        }
+      }
     },
   };
 }

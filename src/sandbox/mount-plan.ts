@@ -50,6 +50,8 @@ export interface PlanInput {
   /** Home directory inside the sandbox (same path as the host's, but empty). */
   home: string;
   sessionDir: string;
+  /** An empty directory and an empty file (read-only) used to mask paths. */
+  empty: { emptyDir: string; emptyFile: string };
   /** The sandbox's /etc (see etc-files.ts). */
   etc: EtcResult;
   /** Host path of cordon-init, bound read-only at INIT_PATH. */
@@ -59,13 +61,26 @@ export interface PlanInput {
 
 export const INIT_PATH = '/run/cordon/init';
 
+/** The shared, read-only empty directory and file used as mask sources. */
+export function emptySources(cacheDir: string): { emptyDir: string; emptyFile: string } {
+  const emptyDir = join(cacheDir, 'empty-dir');
+  const emptyFile = join(cacheDir, 'empty-file');
+  if (!existsSync(emptyFile)) {
+    mkdirSync(emptyDir, { recursive: true, mode: 0o555 });
+    writeFileSync(emptyFile, '', { mode: 0o444 });
+  }
+  return { emptyDir, emptyFile };
+}
+
 const isUnder = (p: string, dir: string) => p === dir || p.startsWith(dir === '/' ? '/' : dir + sep);
 
+/** Real path, or null if nothing is there. (Checked first: exceptions are slow, and most never-mount paths do not exist.) */
 function realOrNull(p: string): string | null {
+  if (lstatSync(p, { throwIfNoEntry: false }) === undefined) return null;
   try {
     return realpathSync(p);
   } catch {
-    return null;
+    return null; // dangling symlink
   }
 }
 
@@ -146,12 +161,8 @@ export function planMounts(input: PlanInput): MountPlan {
 
   // 1. System directories.
   for (const d of SYSTEM_DIRS) {
-    let st;
-    try {
-      st = lstatSync(d);
-    } catch {
-      continue;
-    }
+    const st = lstatSync(d, { throwIfNoEntry: false });
+    if (!st) continue;
     if (st.isSymbolicLink()) {
       // Keep the link as the host has it (e.g. /bin -> usr/bin).
       mounts.push({ kind: 'symlink', target: readlinkSync(d), dest: d });
@@ -179,19 +190,12 @@ export function planMounts(input: PlanInput): MountPlan {
   }
 
   // 5. Masks: never-mount paths and `hide` entries inside anything mounted.
-  const emptyDir = join(input.sessionDir, 'empty-dir');
-  const emptyFile = join(input.sessionDir, 'empty-file');
-  mkdirSync(emptyDir, { recursive: true, mode: 0o500 });
-  writeFileSync(emptyFile, '', { mode: 0o400 });
+  const { emptyDir, emptyFile } = input.empty;
   const masked = new Set<string>();
   const mask = (p: string, why: string) => {
     if (masked.has(p)) return;
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      return;
-    }
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (!st) return;
     if (st.isSymbolicLink()) return; // dangling inside: its target is not mounted
     if (!binds.some((b) => isUnder(p, b.src))) return; // not mounted anyway
     masked.add(p);
@@ -247,10 +251,5 @@ export function planMounts(input: PlanInput): MountPlan {
 }
 
 function lstatExists(p: string): boolean {
-  try {
-    lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
+  return lstatSync(p, { throwIfNoEntry: false }) !== undefined;
 }

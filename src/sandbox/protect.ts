@@ -62,12 +62,8 @@ export function scanProtected(workspace: string, patterns: readonly string[]): P
 
   const consider = (abs: string, rel: string) => {
     if (seen.has(abs)) return;
-    let st: Stats;
-    try {
-      st = lstatSync(abs);
-    } catch {
-      return;
-    }
+    const st = lstatSync(abs, { throwIfNoEntry: false });
+    if (!st) return;
     seen.add(abs);
     if (st.isSymbolicLink()) {
       let target: string;

@@ -2,7 +2,7 @@
 // environment and limits, starts the backend, relays signals, enforces the
 // wall-clock timeout, audits every decision it can observe, and cleans up.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { AuditStore } from '../audit/index.ts';
@@ -10,13 +10,13 @@ import { asCordonError, EXIT } from '../errors.ts';
 import { hostPaths, type HostPaths } from '../paths.ts';
 import { loadPolicy } from '../policy/load.ts';
 import type { LoadedPolicy } from '../policy/types.ts';
-import type { ExitInfo, LimitHit, SandboxSpec } from '../sandbox/backend.ts';
+import type { ExitInfo, LimitHit, PreparedStart, SandboxSpec } from '../sandbox/backend.ts';
 import { landlockAvailable } from '../sandbox/bwrap/checks.ts';
 import { nativeBinary } from '../sandbox/bwrap/backend.ts';
 import { buildEnv } from '../sandbox/env.ts';
-import { buildEtc } from '../sandbox/etc-files.ts';
+import { cachedEtc } from '../sandbox/etc-files.ts';
 import { sweepStaleCgroups } from '../sandbox/limits.ts';
-import { planMounts, resolveWorkspace, type MountPlan } from '../sandbox/mount-plan.ts';
+import { emptySources, planMounts, resolveWorkspace, type MountPlan } from '../sandbox/mount-plan.ts';
 import { removePlaceholders, sweepProtected } from '../sandbox/protect.ts';
 import { createBackend } from '../sandbox/registry.ts';
 import { newSessionId } from './ids.ts';
@@ -35,6 +35,8 @@ export interface RunOptions {
   notice?: (msg: string) => void;
   /** Print the plan and the command line instead of running. */
   dryRun?: boolean;
+  /** With dryRun: keep the session's generated files so the command line can be run by hand. */
+  keepFiles?: boolean;
   /** Tests: force rlimits instead of cgroups. */
   limitsMode?: 'auto' | 'rlimit';
 }
@@ -46,31 +48,35 @@ export interface RunResult {
   status: number;
   limitHits: LimitHit[];
   quarantined: { rel: string; why: string }[];
-  dryRun?: { argv: string[]; env: Record<string, string>; plan: MountPlan; policy: LoadedPolicy };
+  dryRun?: { argv: string[]; env: Record<string, string>; fds: Record<number, string>; plan: MountPlan; policy: LoadedPolicy };
 }
 
 export async function runSession(opts: RunOptions): Promise<RunResult> {
   const env = opts.env ?? process.env;
+  // CORDON_TRACE=1: time every phase on stderr (ms since the process started).
+  const trace = env.CORDON_TRACE ? (what: string) => process.stderr.write(`cordon-trace ${performance.now().toFixed(1)} ${what}\n`) : () => {};
+  trace('session');
   const paths = hostPaths(env);
   const notice = opts.notice ?? (() => {});
   ensurePrivateDir(paths.state);
   ensurePrivateDir(paths.runtime);
 
   const sessionId = newSessionId();
-  const audit = AuditStore.open(paths.state);
+  // Opened once the backend has its head start (the open overlaps it); an
+  // error before that opens it to record the error.
+  let auditStore: AuditStore | null = null;
+  const openAudit = () => (auditStore ??= AuditStore.open(paths.state));
   const started = Date.now();
   let sessionDir: string | null = null;
   let plan: MountPlan | null = null;
+  let prepared: PreparedStart | null = null;
   try {
-    sweepDeadSessions(paths.runtime);
-    sweepStaleCgroups();
 
+    trace('workspace');
     const workspace = resolveWorkspace(opts.workspace ?? process.cwd());
     const loaded = await loadPolicy({ paths, policyFile: opts.policyFile, workspace });
-    for (const w of loaded.warnings) {
-      notice(w);
-      audit.append(sessionId, 'policy.warning', { message: w });
-    }
+    for (const w of loaded.warnings) notice(w);
+    trace('policy loaded');
     const policy = loaded.policy;
     const limits = { ...policy.limits };
     if (opts.timeoutMs !== undefined) limits.timeoutMs = opts.timeoutMs;
@@ -81,11 +87,32 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     const user = hostUid === 0 ? 'agent' : safeUserName();
     const home = paths.home;
 
-    sessionDir = createSessionDir(paths.runtime, sessionId);
     const tty = opts.tty ?? (process.stdin.isTTY === true && process.stdout.isTTY === true);
-    const etc = buildEtc({ dir: join(sessionDir, 'etc'), user, uid, gid, home, hostname: policy.sandbox.hostname, nameserver: null });
+    const envResult = buildEnv({ policy, hostEnv: env, home, user, sessionId });
+    const requireLandlock = cachedLandlock(paths);
+    const backend = createBackend(policy.sandbox.backend, {
+      installDir: paths.install,
+      cacheDir: join(paths.state, 'cache'),
+      requireLandlock,
+      hostUid,
+      limitsMode: opts.limitsMode ?? (env.CORDON_LIMITS_MODE === 'rlimit' ? 'rlimit' : 'auto'),
+      bwrapPath: env.CORDON_BWRAP || undefined,
+    });
+    // Head start: the backend's slow, spec-independent work (joining cgroups)
+    // overlaps the planning below.
+    if (!opts.dryRun && backend.prepare) prepared = await backend.prepare({ sessionId, limits, env: envResult.env, tty });
+    trace('backend prepared');
+    const audit = openAudit();
+    for (const w of loaded.warnings) audit.append(sessionId, 'policy.warning', { message: w });
+
+    sessionDir = createSessionDir(paths.runtime, sessionId);
+    const cacheDir = join(paths.state, 'cache');
+    const etc = cachedEtc(cacheDir, { user, uid, gid, home, hostname: policy.sandbox.hostname, nameserver: null });
+    const empty = emptySources(cacheDir);
     const initBinary = nativeBinary(paths.install, 'cordon-init');
-    plan = planMounts({ policy, paths, workspace, home, sessionDir, etc, initBinary, env });
+    trace('etc built');
+    plan = planMounts({ policy, paths, workspace, home, sessionDir, empty, etc, initBinary, env });
+    trace('mounts planned');
     writeJournal(sessionDir, {
       pid: process.pid,
       startTime: procStartTime(process.pid) ?? '',
@@ -93,8 +120,6 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
       workspace,
       placeholders: plan.placeholders,
     });
-    const envResult = buildEnv({ policy, hostEnv: env, home, user, sessionId });
-    const requireLandlock = cachedLandlock(paths);
 
     const spec: SandboxSpec = {
       sessionId,
@@ -111,18 +136,15 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
       tty,
       sessionDir,
     };
-    const backend = createBackend(policy.sandbox.backend, {
-      installDir: paths.install,
-      cacheDir: join(paths.state, 'cache'),
-      requireLandlock,
-      hostUid,
-      limitsMode: opts.limitsMode ?? (env.CORDON_LIMITS_MODE === 'rlimit' ? 'rlimit' : 'auto'),
-      bwrapPath: env.CORDON_BWRAP || undefined,
-    });
 
     if (opts.dryRun) {
       const cl = await backend.commandLine(spec);
-      return { sessionId, exit: null, status: 0, limitHits: [], quarantined: [], dryRun: { argv: cl.argv, env: cl.env, plan, policy: loaded } };
+      if (opts.keepFiles) {
+        // Keep it for the caller, outside the crash sweep (no journal).
+        rmSync(join(sessionDir, 'journal.json'), { force: true });
+        sessionDir = null;
+      }
+      return { sessionId, exit: null, status: 0, limitHits: [], quarantined: [], dryRun: { argv: cl.argv, env: cl.env, fds: cl.fds, plan, policy: loaded } };
     }
 
     audit.append(sessionId, 'session.start', {
@@ -138,11 +160,25 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
       landlock: requireLandlock,
       pid: process.pid,
     });
-    audit.append(sessionId, 'sandbox.plan', summarizePlan(plan));
-    audit.append(sessionId, 'env.filter', { passed: Object.keys(envResult.env).sort(), dropped: envResult.dropped });
-
-    const running = await backend.start(spec);
-    audit.append(sessionId, 'sandbox.limits', { enforcement: running.enforcement });
+    trace('audited start');
+    const running = await backend.start(spec, prepared ?? undefined);
+    prepared = null;
+    trace('started');
+    // Off the critical path, while the sandbox runs: the rest of the
+    // decisions, and cleaning up after sessions that died without doing so.
+    // An audit failure here still stops the sandbox (fail closed).
+    try {
+      audit.append(sessionId, 'sandbox.plan', summarizePlan(plan));
+      audit.append(sessionId, 'env.filter', { passed: Object.keys(envResult.env).sort(), dropped: envResult.dropped });
+      audit.append(sessionId, 'sandbox.limits', { enforcement: running.enforcement });
+    } catch (e) {
+      running.kill();
+      await running.wait();
+      throw e;
+    }
+    sweepDeadSessions(paths.runtime);
+    sweepStaleCgroups();
+    trace('swept stale sessions');
 
     // Timeout and signals.
     let timedOut = false;
@@ -164,6 +200,7 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
       relay.remove();
     }
 
+    trace('exited');
     const hits = running.limitHits();
     if (timedOut) hits.push({ limit: 'timeout', detail: `wall-clock limit of ${limits.timeoutMs} ms reached; the sandbox was killed` });
     for (const h of hits) {
@@ -180,6 +217,7 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     }
     for (const f of sweep.failed) audit.append(sessionId, 'workspace.quarantine-failed', { path: f.rel, error: f.error });
 
+    trace('swept');
     const status = !exit.started ? EXIT.cordon : timedOut ? EXIT.timeout : exit.status;
     audit.append(sessionId, 'session.end', {
       status,
@@ -190,18 +228,20 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
       limitHits: hits.map((h) => h.limit),
     });
     if (!exit.started) notice('the sandbox could not be set up (see the message above); nothing ran');
+    trace('audited end');
     return { sessionId, exit, status, limitHits: hits, quarantined: sweep.quarantined };
   } catch (e) {
     const err = asCordonError(e);
     try {
-      audit.append(sessionId, 'session.error', { code: err.code, message: err.message, durationMs: Date.now() - started });
+      openAudit().append(sessionId, 'session.error', { code: err.code, message: err.message, durationMs: Date.now() - started });
     } catch {
       // the audit store itself failed: the error below still stops the run
     }
+    prepared?.abort();
     if (plan) removePlaceholders(plan.placeholders);
     throw err;
   } finally {
-    audit.close();
+    (auditStore as AuditStore | null)?.close();
     if (sessionDir) removeSessionDir(sessionDir);
   }
 }

@@ -4,13 +4,13 @@
 //
 // bwrap gets the seccomp program on fd 3 and reports status on fd 4.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { CordonError } from '../../errors.ts';
-import type { ExitInfo, LimitHit, RunningSandbox, SandboxBackend, SandboxSpec } from '../backend.ts';
-import { setupLimits } from '../limits.ts';
+import type { EarlySpec, ExitInfo, LimitHit, PreparedStart, RunningSandbox, SandboxBackend, SandboxSpec } from '../backend.ts';
+import { setupLimits, type LimitSetup } from '../limits.ts';
 import type { PrereqCheck } from '../prereq.ts';
 import { seccompFilterPath } from '../seccomp/compile.ts';
 import { bwrapArgs } from './args.ts';
@@ -31,6 +31,81 @@ export interface BwrapOptions {
 const SECCOMP_FD = 3;
 const STATUS_FD = 4;
 const STARTED_FD = 5;
+const ARGV_FD = 6;
+
+interface PreparedBwrap extends PreparedStart {
+  early: EarlySpec;
+  child: ChildProcess;
+  limits: LimitSetup;
+  argvPipe: NodeJS.WritableStream;
+  watch: LaunchWatch;
+}
+
+interface LaunchWatch {
+  exited: Promise<ExitInfo>;
+  /** Host pid of the sandbox's pid 1, once bwrap has said it. */
+  childPid(): number | null;
+}
+
+/**
+ * bwrap prints the pid of the sandbox's init on fd 4 (before it sets up
+ * mounts); cordon-init writes a byte on fd 5 once set-up is complete. Without
+ * that byte, a failure was bwrap's own (a mount it could not make...), not
+ * the command's.
+ */
+function watchLaunch(child: ChildProcess): LaunchWatch {
+  let childPid: number | null = null;
+  let started = false;
+  const pipes = child.stdio as unknown as (NodeJS.ReadableStream | null)[];
+  const startedPipe = pipes[STARTED_FD] ?? null;
+  const startedDone = new Promise<void>((resolve) => {
+    if (!startedPipe) return resolve();
+    startedPipe.on('data', () => (started = true));
+    startedPipe.on('close', () => resolve());
+    startedPipe.on('error', () => resolve());
+  });
+  const status = pipes[STATUS_FD] ?? null;
+  const statusDone = new Promise<void>((resolve) => {
+    if (!status) return resolve();
+    let buf = '';
+    status.setEncoding('utf8');
+    status.on('data', (chunk: string) => {
+      buf += chunk;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (childPid === null && line.includes('"child-pid"')) {
+          try {
+            const pid = (JSON.parse(line) as Record<string, unknown>)['child-pid'];
+            if (typeof pid === 'number') childPid = pid;
+          } catch {
+            // not JSON: ignore
+          }
+        }
+      }
+    });
+    status.on('close', () => resolve());
+    status.on('error', () => resolve());
+  });
+  const exited = new Promise<ExitInfo>((resolve, reject) => {
+    child.once('error', (e) => reject(new CordonError('CORDON_SANDBOX_SETUP', `cannot start the sandbox: ${e.message}`, { cause: e })));
+    child.once('exit', (code, signal) => {
+      void Promise.all([statusDone, startedDone]).then(() => {
+        let st: number;
+        let sig: NodeJS.Signals | null = null;
+        if (signal) {
+          st = 128 + (osSignalNumber(signal) ?? 0);
+          sig = signal;
+        } else st = code ?? 125;
+        if (sig === null && st > 128 && st < 128 + 65) sig = signalName(st - 128);
+        resolve({ status: st, signal: sig, started });
+      });
+    });
+  });
+  exited.catch(() => {}); // observed through wait(); never an unhandled rejection
+  return { exited, childPid: () => childPid };
+}
 
 export function nativeBinary(installDir: string, name: string): string {
   const p = join(installDir, 'build', 'native', name);
@@ -61,23 +136,27 @@ export class BwrapBackend implements SandboxBackend {
     return { argv: inner, env: spec.env, fds: { [SECCOMP_FD]: filter } as Record<number, string> };
   }
 
-  async start(spec: SandboxSpec): Promise<RunningSandbox> {
+  /**
+   * Start cordon-launch before the command line is known: it joins the
+   * session's cgroups (on cgroup v1 that waits for an RCU grace period, some
+   * 10 ms) while the session plans mounts and writes the audit record. The
+   * command arrives later on fd 6; closing that pipe empty aborts.
+   */
+  async prepare(early: EarlySpec): Promise<PreparedStart> {
     const launch = nativeBinary(this.opts.installDir, 'cordon-launch');
-    const { argv: inner, fds } = await this.commandLine(spec);
-    const limits = setupLimits(spec.limits, spec.sessionId, { hostUid: this.opts.hostUid, mode: this.opts.limitsMode ?? 'auto' });
-
-    const argv: string[] = ['--parent-pid', String(process.pid)];
+    const filter = await seccompFilterPath({ installDir: this.opts.installDir, cacheDir: this.opts.cacheDir });
+    const limits = setupLimits(early.limits, early.sessionId, { hostUid: this.opts.hostUid, mode: this.opts.limitsMode ?? 'auto' });
+    const argv: string[] = ['--parent-pid', String(process.pid), '--argv-fd', String(ARGV_FD)];
     for (const f of limits.cgroupProcs) argv.push('--cgroup-procs', f);
     for (const r of limits.rlimits) argv.push('--rlimit', r);
-    if (spec.tty) argv.push('--pty');
-    argv.push('--', ...inner);
-
-    const seccompFd = openSync(fds[SECCOMP_FD]!, 'r');
-    let child;
+    if (early.tty) argv.push('--pty');
+    argv.push('--');
+    const seccompFd = openSync(filter, 'r');
+    let child: ChildProcess;
     try {
       child = spawn(launch, argv, {
-        env: spec.env,
-        stdio: ['inherit', 'inherit', 'inherit', seccompFd, 'pipe', 'pipe'],
+        env: early.env,
+        stdio: ['inherit', 'inherit', 'inherit', seccompFd, 'pipe', 'pipe', 'pipe'],
         // Its own session: signals from the terminal reach cordon only, which
         // forwards them to the command (or, with a pty, the relay carries them
         // as bytes), instead of killing bwrap outright.
@@ -86,60 +165,25 @@ export class BwrapBackend implements SandboxBackend {
     } finally {
       closeSync(seccompFd);
     }
+    const argvPipe = (child.stdio as unknown as (NodeJS.WritableStream | null)[])[ARGV_FD]!;
+    // Watch it from now on, so an early death is never missed.
+    const watch = watchLaunch(child);
+    const abort = () => {
+      argvPipe.end();
+      void watch.exited.finally(() => limits.cleanup());
+    };
+    return { early, child, limits, argvPipe, watch, abort } as PreparedBwrap;
+  }
 
-    // bwrap prints the pid of the sandbox's init on fd 4 (before it sets up
-    // mounts); cordon-init writes a byte on fd 5 once set-up is complete.
-    // Without that byte, a failure was bwrap's own (a mount it could not
-    // make...), not the command's.
-    let childPid: number | null = null;
-    let started = false;
-    const startedPipe = (child.stdio as unknown as (NodeJS.ReadableStream | null)[])[STARTED_FD] ?? null;
-    const startedDone = new Promise<void>((resolve) => {
-      if (!startedPipe) return resolve();
-      startedPipe.on('data', () => (started = true));
-      startedPipe.on('close', () => resolve());
-      startedPipe.on('error', () => resolve());
-    });
-    const status = child.stdio[STATUS_FD] as NodeJS.ReadableStream | null;
-    const statusDone = new Promise<void>((resolve) => {
-      if (!status) return resolve();
-      let buf = '';
-      status.setEncoding('utf8');
-      status.on('data', (chunk: string) => {
-        buf += chunk;
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (childPid === null && line.includes('"child-pid"')) {
-            try {
-              const pid = (JSON.parse(line) as Record<string, unknown>)['child-pid'];
-              if (typeof pid === 'number') childPid = pid;
-            } catch {
-              // not JSON: ignore
-            }
-          }
-        }
-      });
-      status.on('close', () => resolve());
-      status.on('error', () => resolve());
-    });
+  async start(spec: SandboxSpec, prepared?: PreparedStart): Promise<RunningSandbox> {
+    const pre = (prepared ?? (await this.prepare(spec))) as PreparedBwrap;
+    const { argv: inner } = await this.commandLine(spec);
+    const { child, limits } = pre;
+    // The command for cordon-launch: NUL-terminated arguments, then EOF.
+    pre.argvPipe.end(Buffer.from(inner.map((a) => `${a}\0`).join('')));
 
-    const exited = new Promise<ExitInfo>((resolve, reject) => {
-      child.once('error', (e) => reject(new CordonError('CORDON_SANDBOX_SETUP', `cannot start the sandbox: ${e.message}`, { cause: e })));
-      child.once('exit', (code, signal) => {
-        void Promise.all([statusDone, startedDone]).then(() => {
-          let st: number;
-          let sig: NodeJS.Signals | null = null;
-          if (signal) {
-            st = 128 + (osSignalNumber(signal) ?? 0);
-            sig = signal;
-          } else st = code ?? 125;
-          if (sig === null && st > 128 && st < 128 + 65) sig = signalName(st - 128);
-          resolve({ status: st, signal: sig, started });
-        });
-      });
-    });
+    const { exited } = pre.watch;
+    const childPid = () => pre.watch.childPid();
 
     let exitInfo: ExitInfo | null = null;
     let hits: LimitHit[] = [];
@@ -179,8 +223,9 @@ export class BwrapBackend implements SandboxBackend {
       },
       signal: (sig) => {
         // bwrap's child is the sandbox's pid 1 (a reaper); the command is its child.
-        if (childPid === null) return;
-        for (const p of childrenOf(childPid)) {
+        const init = childPid();
+        if (init === null) return;
+        for (const p of childrenOf(init)) {
           try {
             process.kill(p, sig);
           } catch {

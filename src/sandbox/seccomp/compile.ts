@@ -1,18 +1,18 @@
 // Turns the policy in rules.ts into the BPF file bwrap loads (`--seccomp FD`).
 //
 // The compiled program is cached as <cacheDir>/seccomp-<key>.bpf, where key is
-// the sha256 of the rule text and of the helper binary: editing a rule or
-// rebuilding the helper (a new libseccomp) picks a new file, and nothing ever
-// has to invalidate anything. A hit costs one read (the helper, to hash it)
-// and one stat, no child process. A miss runs build/native/seccomp-export and
+// the sha256 of the rule text and of the helper binary's identity (inode,
+// size, mtime): editing a rule or rebuilding the helper (a new libseccomp)
+// picks a new file, and nothing ever has to invalidate anything. A hit costs
+// two stats, no read and no child process. A miss runs build/native/seccomp-export and
 // writes the result atomically (temp file + rename), mode 0600.
 //
 // Fails closed: without the helper there is no filter and no sandbox.
 
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import type { Stats } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { statSync, type Stats } from 'node:fs';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CordonError } from '../../errors.ts';
 import { renderRules } from './rules.ts';
@@ -34,19 +34,33 @@ export interface SeccompFilterOptions {
 
 export async function seccompFilterPath(opts: SeccompFilterOptions): Promise<string> {
   const helper = join(opts.installDir, SECCOMP_EXPORT_PATH);
-  const helperBytes = await readHelper(helper);
+  // The helper is identified by its inode, size and mtime (a rebuild changes
+  // them): reading and hashing the binary on every start costs more.
+  let hst: Stats;
+  try {
+    hst = statSync(helper);
+  } catch (e) {
+    throw new CordonError('CORDON_PREREQ_MISSING', `cordon's seccomp helper is not built (${helper}: ${(e as NodeJS.ErrnoException).code ?? String(e)})`, {
+      hint: BUILD_HINT,
+    });
+  }
   const text = renderRules();
   const key = createHash('sha256')
     .update(`rules ${Buffer.byteLength(text)}\n`)
     .update(text)
-    .update(`helper ${helperBytes.length}\n`)
-    .update(helperBytes)
+    .update(`helper ${hst.ino} ${hst.size} ${hst.mtimeMs} ${hst.dev}\n`)
     .digest('hex');
   const path = join(opts.cacheDir, `seccomp-${key}.bpf`);
 
-  const st = await stat(path).catch(() => null);
+  let st: Stats | null = null;
+  try {
+    st = statSync(path);
+  } catch {
+    st = null;
+  }
   if (st && looksCompiled(st)) return path;
 
+  await readHelper(helper);
   const bpf = await compileSeccompRules(helper, text);
   await writeAtomically(opts.cacheDir, path, bpf);
   return path;
