@@ -10,7 +10,7 @@
 
 import { readFileSync } from 'node:fs';
 import { webcrypto } from 'node:crypto';
-import './reflect-shim.ts';
+import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { CordonError } from '../errors.ts';
 import { parseIpLiteral } from '../policy/ip.ts';

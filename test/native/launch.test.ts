@@ -358,7 +358,7 @@ describe('cordon-launch --pty -> bwrap -> cordon-init: ^C reaches the sandboxed 
   // terminal; cordon-init moves the command to the foreground group, so ^C
   // reaches the command and not bwrap (which would die and end the sandbox).
   const sandboxed = (script: string) => {
-    const args = bwrapArgs([], [`${NATIVE_IN_SANDBOX}/cordon-init`, '--ro', '/usr', '--ro', '/proc', '--rw', '/dev', '--require-landlock', '--', '/bin/sh', '-c', script]);
+    const args = bwrapArgs([], [`${NATIVE_IN_SANDBOX}/cordon-init`, '--ro', '/usr', '--ro', '/proc', '--rw', '/dev', '--require-landlock', '--take-terminal', '--', '/bin/sh', '-c', script]);
     return [LAUNCH, '--pty', '--', requireBwrap(), ...args.filter((a) => a !== '--new-session')];
   };
 
