@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join, resolve } from 'node:path';
 import { CordonError } from '../errors.ts';
 import type { HostPaths } from '../paths.ts';
+import { resolveTokens, tokenInputs } from './tokens.ts';
 import { sha256, TrustStore, WORKSPACE_POLICY } from './trust.ts';
 import type { LayerInfo, LayerRole, LoadedPolicy, Origin } from './types.ts';
 
@@ -24,6 +25,7 @@ export interface LoadOptions {
   workspace?: string;
   /** Skip the cache (policy check/show do, to report fresh errors). */
   noCache?: boolean;
+  env?: NodeJS.ProcessEnv;
 }
 
 interface Source {
@@ -43,7 +45,8 @@ const BUILD_ID = typeof __CORDON_BUILD__ === 'string' ? __CORDON_BUILD__ : undef
 export async function loadPolicy(opts: LoadOptions): Promise<LoadedPolicy> {
   const sources = readSources(opts);
   const useCache = !opts.noCache && BUILD_ID !== undefined;
-  const key = sha256(JSON.stringify([CACHE_FORMAT, BUILD_ID, sources.map((s) => [s.role, s.path, s.sha256, s.trusted ?? null])]));
+  const env = opts.env ?? process.env;
+  const key = sha256(JSON.stringify([CACHE_FORMAT, BUILD_ID, sources.map((s) => [s.role, s.path, s.sha256, s.trusted ?? null]), tokenInputs(env, opts.paths.home)]));
   const cacheFile = join(opts.paths.state, 'cache', `policy-${key}.json`);
   if (useCache) {
     try {
@@ -52,7 +55,7 @@ export async function loadPolicy(opts: LoadOptions): Promise<LoadedPolicy> {
       // miss: compile below
     }
   }
-  const compiled = await compile(sources);
+  const compiled = await compile(sources, env);
   if (useCache) writeCache(cacheFile, compiled);
   return compiled;
 }
@@ -87,7 +90,7 @@ function readSources(opts: LoadOptions): Source[] {
   return out;
 }
 
-async function compile(sources: Source[]): Promise<LoadedPolicy> {
+async function compile(sources: Source[], env: NodeJS.ProcessEnv): Promise<LoadedPolicy> {
   const { parsePolicyText } = await import('./parse.ts');
   const { expandExtends, mergeLayers, narrowWithWorkspace } = await import('./merge.ts');
   const { DEFAULT_PROFILE } = await import('./profiles.ts');
@@ -113,7 +116,9 @@ async function compile(sources: Source[]): Promise<LoadedPolicy> {
     layers.unshift(...profiles);
     infos.splice(1, 0, ...profiles.map((l) => ({ role: 'profile' as const, source: l.origin.source, applied: true, note: 'default profile (no policy file names one)' })));
   }
-  let merged = mergeLayers(layers);
+  const resolved = resolveTokens(layers, env);
+  warnings.push(...resolved.warnings);
+  let merged = mergeLayers(resolved.layers);
 
   const ws = sources.find((s) => s.role === 'workspace');
   if (ws) {

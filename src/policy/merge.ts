@@ -93,6 +93,14 @@ export function mergeLayers(layers: Layer[]): MergeResult {
     }
   }
 
+  const networkHosts: Record<string, string[]> = {};
+  for (const layer of all) {
+    for (const [name, addrs] of Object.entries(layer.file.network?.hosts ?? {})) {
+      networkHosts[name.toLowerCase().replace(/\.$/, '')] = addrs;
+      origins[`network.hosts.${name}`] = at(layer, ['network', 'hosts', name]);
+    }
+  }
+
   const rules = [];
   for (const layer of all) {
     for (const [i, input] of (layer.file.network?.rules ?? []).entries()) {
@@ -144,6 +152,8 @@ export function mergeLayers(layers: Layer[]): MergeResult {
     network: {
       mode: scalar('network.mode', ['network', 'mode'], (f) => f.network?.mode),
       rules,
+      hosts: networkHosts,
+      upstreamCa: scalar('network.upstreamCa', ['network', 'upstreamCa'], (f) => f.network?.upstreamCa) ?? null,
     },
   };
 

@@ -10,7 +10,8 @@ import { parseSize } from './units.ts';
 export function compileNetworkRule(input: NetworkRuleInput, index: number, origin: Origin): NetworkRule {
   const decision: Decision = input.allow !== undefined ? 'allow' : input.deny !== undefined ? 'deny' : 'ask';
   const raw = (input.allow ?? input.deny ?? input.ask)!;
-  const normalized = normalizeHostPattern(raw);
+  // An unresolved token (policy check, or npm missing) is kept inert: it matches no host.
+  const normalized = raw === '${npm.registry}' ? ({ ok: true, pattern: raw, wildcard: false } as const) : normalizeHostPattern(raw);
   if (!normalized.ok) {
     throw new CordonError('CORDON_POLICY_INVALID', `network.rules[${index}].${decision}: ${normalized.reason}`, {
       hint: 'use a host name ("api.example.com"), a wildcard under a registrable domain ("*.example.com"), or an IP literal',

@@ -12,8 +12,11 @@ export const DEFAULTS: Required<Omit<PolicyFile, 'extends'>> = {
   filesystem: { read: [], write: [], hide: [], protect: [], dangerouslyAllowSecretPaths: [], dangerouslyUnprotect: [] },
   env: { pass: [], set: {}, dangerouslyPassSecrets: [] },
   limits: { processes: 1024, memory: '8GiB', cpuTime: 'unlimited', fileSize: '16GiB', openFiles: 4096, timeout: 'unlimited' },
-  network: { mode: 'none', rules: [] },
+  network: { mode: 'none', rules: [], hosts: {} },
 };
+
+/** Installing packages from the registry the user's npm is configured for (read-only methods). */
+const NPM_REGISTRY = { allow: '${npm.registry}', ports: [443, 80], methods: ['GET', 'HEAD'] };
 
 const generic: PolicyFile = {
   version: 1,
@@ -27,6 +30,10 @@ const generic: PolicyFile = {
 const claudeCode: PolicyFile = {
   version: 1,
   extends: 'generic',
+  network: {
+    mode: 'proxy',
+    rules: [{ allow: 'api.anthropic.com', ports: [443] }, NPM_REGISTRY],
+  },
   filesystem: {
     // Claude Code keeps sessions, todos and project memory here.
     write: ['~/.claude', '~/.claude.json'],
@@ -41,6 +48,10 @@ const claudeCode: PolicyFile = {
 const codex: PolicyFile = {
   version: 1,
   extends: 'generic',
+  network: {
+    mode: 'proxy',
+    rules: [{ allow: 'api.openai.com', ports: [443] }, NPM_REGISTRY],
+  },
   filesystem: {
     write: ['~/.codex'],
     read: ['~/.codex/config.toml'],
@@ -52,6 +63,10 @@ const codex: PolicyFile = {
 const geminiCli: PolicyFile = {
   version: 1,
   extends: 'generic',
+  network: {
+    mode: 'proxy',
+    rules: [{ allow: 'generativelanguage.googleapis.com', ports: [443] }, NPM_REGISTRY],
+  },
   filesystem: {
     write: ['~/.gemini'],
     read: ['~/.gemini/settings.json'],

@@ -146,7 +146,19 @@ export const NetworkSchema = z
       '"none": loopback only, nothing leaves the sandbox. "proxy": every flow goes through cordon\'s proxy and the rules.',
       'none',
     ).optional(),
-    rules: doc(z.array(NetworkRuleSchema), 'closed', 'Egress rules; see docs/policy.md for precedence.', '[]').optional(),
+    rules: doc(
+      z.array(NetworkRuleSchema),
+      'closed',
+      'Egress rules; see docs/policy.md for precedence. A host of "${npm.registry}" stands for the registry your npm configuration names (npm config get registry).',
+      '[]',
+    ).optional(),
+    hosts: doc(
+      z.record(z.string().min(1), z.array(z.string().min(1)).min(1)),
+      'closed',
+      'Static addresses the proxy uses for these names before asking the host resolver (like /etc/hosts, for the proxy only). Dialling a private address still needs a rule naming it.',
+      '{}',
+    ).optional(),
+    upstreamCa: doc(hostPath, 'closed', 'A PEM file of extra CA certificates the proxy trusts for upstream servers (a corporate or test CA).', 'none').optional(),
   })
   .strict();
 

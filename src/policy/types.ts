@@ -47,7 +47,14 @@ export interface EffectivePolicy {
     openFiles: number | null;
     timeoutMs: number | null;
   };
-  network: { mode: 'none' | 'proxy'; rules: NetworkRule[] };
+  network: {
+    mode: 'none' | 'proxy';
+    rules: NetworkRule[];
+    /** Static name -> addresses for the proxy's resolver. */
+    hosts: Record<string, string[]>;
+    /** Extra CA bundle for upstream TLS (host path, "~" expanded at use). */
+    upstreamCa: string | null;
+  };
 }
 
 export interface LayerInfo {

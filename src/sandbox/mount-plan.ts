@@ -56,6 +56,8 @@ export interface PlanInput {
   etc: EtcResult;
   /** Host path of cordon-init, bound read-only at INIT_PATH. */
   initBinary: string;
+  /** More mounts from other parts of the session (the proxy's CA files), applied last. */
+  extraMounts?: MountSpec[];
   env?: NodeJS.ProcessEnv;
 }
 
@@ -244,8 +246,10 @@ export function planMounts(input: PlanInput): MountPlan {
     events.push({ kind: 'placeholder', path: m.path });
   }
 
-  // 7. The init shim that applies Landlock and execs the command.
+  // 7. The init shim that applies Landlock and execs the command; then what
+  // other parts of the session add (files they generated, never host paths).
   mounts.push({ kind: 'ro-bind', src: input.initBinary, dest: INIT_PATH });
+  mounts.push(...(input.extraMounts ?? []));
 
   return { mounts, landlock, events, placeholders, protectScan: scan, protectPatterns, home, workspace: ws };
 }

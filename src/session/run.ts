@@ -20,6 +20,8 @@ import { emptySources, planMounts, resolveWorkspace, type MountPlan } from '../s
 import { removePlaceholders, sweepProtected } from '../sandbox/protect.ts';
 import { createBackend } from '../sandbox/registry.ts';
 import { newSessionId } from './ids.ts';
+import { sandboxNetworkEnv, SANDBOX_RESOLVER, startSessionNetwork, type SessionNetwork } from './network.ts';
+import { watchPolicy, type PolicyWatcher } from './policy-watch.ts';
 import { createSessionDir, procStartTime, removeSessionDir, sweepDeadSessions, writeJournal } from './journal.ts';
 
 export interface RunOptions {
@@ -70,11 +72,13 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
   let sessionDir: string | null = null;
   let plan: MountPlan | null = null;
   let prepared: PreparedStart | null = null;
+  let network: SessionNetwork | null = null;
+  let watcher: PolicyWatcher | null = null;
   try {
 
     trace('workspace');
     const workspace = resolveWorkspace(opts.workspace ?? process.cwd());
-    const loaded = await loadPolicy({ paths, policyFile: opts.policyFile, workspace });
+    const loaded = await loadPolicy({ paths, policyFile: opts.policyFile, workspace, env });
     for (const w of loaded.warnings) notice(w);
     trace('policy loaded');
     const policy = loaded.policy;
@@ -88,7 +92,9 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     const home = paths.home;
 
     const tty = opts.tty ?? (process.stdin.isTTY === true && process.stdout.isTTY === true);
+    const proxyMode = policy.network.mode === 'proxy';
     const envResult = buildEnv({ policy, hostEnv: env, home, user, sessionId });
+    if (proxyMode) Object.assign(envResult.env, sandboxNetworkEnv());
     const requireLandlock = cachedLandlock(paths);
     const backend = createBackend(policy.sandbox.backend, {
       installDir: paths.install,
@@ -107,11 +113,15 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
 
     sessionDir = createSessionDir(paths.runtime, sessionId);
     const cacheDir = join(paths.state, 'cache');
-    const etc = cachedEtc(cacheDir, { user, uid, gid, home, hostname: policy.sandbox.hostname, nameserver: null });
+    if (proxyMode && !opts.dryRun) {
+      network = await startSessionNetwork({ sessionId, sessionDir, policy, paths, audit: (type, data) => audit.append(sessionId, type, data) });
+      trace('proxy listening');
+    }
+    const etc = cachedEtc(cacheDir, { user, uid, gid, home, hostname: policy.sandbox.hostname, nameserver: proxyMode ? SANDBOX_RESOLVER : null });
     const empty = emptySources(cacheDir);
     const initBinary = nativeBinary(paths.install, 'cordon-init');
     trace('etc built');
-    plan = planMounts({ policy, paths, workspace, home, sessionDir, empty, etc, initBinary, env });
+    plan = planMounts({ policy, paths, workspace, home, sessionDir, empty, etc, initBinary, env, extraMounts: network?.mounts ?? [] });
     trace('mounts planned');
     writeJournal(sessionDir, {
       pid: process.pid,
@@ -131,7 +141,7 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
       uid,
       gid,
       limits,
-      network: { kind: 'loopback' },
+      network: network ? network.plan : proxyMode ? { kind: 'captured', wrap: (a) => a, env: {} } : { kind: 'loopback' },
       landlock: plan.landlock,
       tty,
       sessionDir,
@@ -191,11 +201,32 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
           }, limits.timeoutMs)
         : null;
     const relay = installSignalRelay(running, tty);
+    if (network) {
+      const net = network;
+      watcher = watchPolicy({
+        paths,
+        policyFile: opts.policyFile,
+        workspace,
+        env,
+        current: loaded,
+        onReload: (next, changed) => {
+          net.reload(next.policy);
+          audit.append(sessionId, 'policy.reload', { policyHash: next.hash, changed, networkRules: next.policy.network.rules.length });
+          notice(`policy reloaded: network rules apply now (open connections were closed)${changed.some((c) => c !== 'network') ? '; other changes apply to the next session' : ''}`);
+        },
+        onError: (message) => {
+          audit.append(sessionId, 'policy.reload-failed', { message });
+          notice(`policy not reloaded (the running session keeps its rules): ${message}`);
+        },
+      });
+    }
 
     let exit: ExitInfo;
     try {
       exit = await running.wait();
     } finally {
+      watcher?.close();
+      await network?.close();
       if (timer) clearTimeout(timer);
       relay.remove();
     }
@@ -238,6 +269,8 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
       // the audit store itself failed: the error below still stops the run
     }
     prepared?.abort();
+    watcher?.close();
+    await network?.close().catch(() => {});
     if (plan) removePlaceholders(plan.placeholders);
     throw err;
   } finally {
