@@ -129,7 +129,9 @@ describe('policy merging', () => {
     assert.ok(policy.filesystem.read.includes('~/.gitconfig'), 'generic comes in through claude-code');
     const t = policy.filesystem.read.indexOf('~/tools');
     assert.equal(origins[`filesystem.read[${t}]`]?.line, 6);
-    assert.equal(policy.network.mode, 'none');
+    assert.equal(policy.network.mode, 'proxy', 'the claude-code profile needs its API');
+    assert.ok(policy.network.rules.some((r) => r.decision === 'allow' && r.host === 'api.anthropic.com'));
+    assert.ok(policy.network.rules.some((r) => r.host === '${npm.registry}' && r.methods?.join() === 'GET,HEAD'), 'the registry rule stays a token until load resolves it');
   });
 
   it('later layers override scalars and union lists', () => {
