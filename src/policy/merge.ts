@@ -7,6 +7,7 @@
 
 import { CordonError } from '../errors.ts';
 import { looksSecret } from './invariants.ts';
+import { compileBinding, compileCanary } from './bindings.ts';
 import { compileNetworkRule } from './network-rules.ts';
 import { DEFAULTS, PROFILES } from './profiles.ts';
 import type { PolicyFile } from './schema.ts';
@@ -110,6 +111,20 @@ export function mergeLayers(layers: Layer[]): MergeResult {
     }
   }
 
+  const bindings = [];
+  const canaries = [];
+  for (const layer of all) {
+    for (const [i, input] of (layer.file.credentials?.bindings ?? []).entries()) {
+      const origin = at(layer, ['credentials', 'bindings', i]);
+      origins[`credentials.bindings[${bindings.length}]`] = origin;
+      bindings.push(compileBinding(input, bindings.length, origin));
+    }
+    for (const [i, input] of (layer.file.credentials?.canaries ?? []).entries()) {
+      origins[`credentials.canaries[${canaries.length}]`] = at(layer, ['credentials', 'canaries', i]);
+      canaries.push(compileCanary(input));
+    }
+  }
+
   const limit = (key: keyof NonNullable<PolicyFile['limits']>, effectiveKey: keyof EffectivePolicy['limits'], conv: (v: string | number) => number | undefined) => {
     const raw = scalar(`limits.${effectiveKey}`, ['limits', key], (f) => f.limits?.[key]);
     if (raw === 'unlimited' || raw === undefined) return null;
@@ -155,7 +170,14 @@ export function mergeLayers(layers: Layer[]): MergeResult {
       hosts: networkHosts,
       upstreamCa: scalar('network.upstreamCa', ['network', 'upstreamCa'], (f) => f.network?.upstreamCa) ?? null,
     },
+    credentials: { bindings, canaries },
   };
+  if (bindings.length > 0 && policy.network.mode !== 'proxy') {
+    const o = origins['credentials.bindings[0]'];
+    throw new CordonError('CORDON_POLICY_INVALID', 'credentials.bindings need network.mode: proxy (the proxy is what injects them)', {
+      detail: { file: o?.source, line: o?.line, field: 'credentials.bindings' },
+    });
+  }
 
   checkEnvSecrets(policy, origins);
   return { policy, origins };
@@ -190,6 +212,7 @@ export function narrowWithWorkspace(base: MergeResult, ws: Layer): MergeResult {
   };
   if (f.extends !== undefined) widen(['extends'], 'a workspace policy cannot extend profiles');
   if (f.sandbox !== undefined) widen(['sandbox'], 'a workspace policy cannot choose the backend');
+  if (f.credentials !== undefined) widen(['credentials'], 'a workspace policy cannot bind credentials or plant canaries');
   if (f.filesystem?.read?.length) widen(['filesystem', 'read'], 'cannot mount more host paths');
   if (f.filesystem?.write?.length) widen(['filesystem', 'write'], 'cannot mount more host paths');
   if (f.filesystem?.dangerouslyAllowSecretPaths?.length) widen(['filesystem', 'dangerouslyAllowSecretPaths'], 'cannot weaken invariants');

@@ -13,6 +13,7 @@ export const DEFAULTS: Required<Omit<PolicyFile, 'extends'>> = {
   env: { pass: [], set: {}, dangerouslyPassSecrets: [] },
   limits: { processes: 1024, memory: '8GiB', cpuTime: 'unlimited', fileSize: '16GiB', openFiles: 4096, timeout: 'unlimited' },
   network: { mode: 'none', rules: [], hosts: {} },
+  credentials: { bindings: [], canaries: [] },
 };
 
 /** Installing packages from the registry the user's npm is configured for (read-only methods). */

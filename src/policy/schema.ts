@@ -162,6 +162,62 @@ export const NetworkSchema = z
   })
   .strict();
 
+const secretName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'expected a secret name (lower-case letters, digits, . _ -)');
+const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected an HTTP header name');
+
+export const BindingSchema = z
+  .object({
+    secret: doc(secretName, 'closed', 'Name of the secret in the vault (cordon secret add NAME).'),
+    kind: doc(
+      z.enum(['token', 'aws']),
+      'open',
+      '"token": one value injected into a header (or query). "aws": an access key pair; the sandbox signs with placeholder keys, the proxy checks that signature and signs again with the real keys (SigV4).',
+      'token',
+    ).optional(),
+    env: doc(envVarName, 'closed', 'Variable holding the placeholder inside the sandbox (for kind aws: the access key id variable prefix is fixed: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).').optional(),
+    file: doc(hostPath, 'closed', 'A file inside the sandbox (under ~) holding the placeholder, e.g. ~/.aws/credentials. The host file at that path is never read or mounted.').optional(),
+    placeholderPrefix: doc(
+      z.string().regex(/^[A-Za-z0-9_-]{0,24}$/),
+      'open',
+      'Prefix kept in the placeholder so client libraries accept it (e.g. "sk-ant-api03-").',
+      '"cordon-"',
+    ).optional(),
+    hosts: doc(z.array(z.string().min(1)).min(1), 'closed', 'Exact hosts the real value may be sent to (no wildcards).'),
+    ports: doc(z.array(z.number().int().min(1).max(65535)).min(1), 'open', 'Ports.', '[443]').optional(),
+    methods: doc(z.array(z.string().regex(/^[A-Z]+$/)).min(1), 'open', 'HTTP methods.', 'all').optional(),
+    paths: doc(z.array(z.string().startsWith('/')).min(1), 'open', 'Path prefixes or globs, as in network rules.', 'all').optional(),
+    header: doc(headerName, 'open', 'Header the real value is injected in (kind token).', '"authorization"').optional(),
+    scheme: doc(z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), 'open', 'Scheme before the value in the header, e.g. "Bearer". Empty for none.', '"Bearer" for authorization, none otherwise').optional(),
+    query: doc(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), 'closed', 'Opt-in: also replace the placeholder in this query parameter.').optional(),
+    body: doc(z.boolean(), 'closed', 'Opt-in: also replace the placeholder in request bodies.', 'false').optional(),
+    ttl: doc(durationOrUnlimited, 'open', 'How long the placeholder works after the session starts.', '12h').optional(),
+    dangerouslyAllowForeignCredentials: doc(
+      z.boolean(),
+      'closed',
+      'DANGEROUS. Let requests to these hosts carry credentials other than this placeholder (the /v1/files upload case).',
+      'false',
+    ).optional(),
+    stripHeaders: doc(z.array(headerName), 'open', 'Headers removed from requests to these hosts (e.g. ones that turn on server-side fetching).', '[]').optional(),
+  })
+  .strict();
+
+export const CanarySchema = z
+  .object({
+    file: doc(hostPath, 'closed', 'A decoy file planted inside the sandbox (under ~), e.g. ~/.aws/credentials.').optional(),
+    env: doc(envVarName, 'closed', 'A decoy variable set inside the sandbox.').optional(),
+    format: doc(z.enum(['aws-credentials', 'token', 'netrc']), 'open', 'What the decoy looks like.', 'token').optional(),
+  })
+  .strict()
+  .refine((c) => (c.file === undefined) !== (c.env === undefined), { message: 'a canary has exactly one of file or env' });
+
+export const CredentialsSchema = z
+  .object({
+    bindings: doc(z.array(BindingSchema), 'closed', 'Secrets the proxy may inject; the sandbox only ever holds placeholders.', '[]').optional(),
+    canaries: doc(z.array(CanarySchema), 'open', 'Decoy credentials planted in the sandbox; any egress carrying one is blocked and raised as an alert.', '[]').optional(),
+  })
+  .strict();
+
 export const SandboxSchema = z
   .object({
     backend: doc(z.enum(['bwrap', 'gvisor', 'vm', 'k8s']), 'open', 'Which sandbox backend runs the agent.', 'bwrap').optional(),
@@ -183,8 +239,11 @@ export const PolicyFileSchema = z
     env: EnvSchema.optional(),
     limits: LimitsSchema.optional(),
     network: NetworkSchema.optional(),
+    credentials: CredentialsSchema.optional(),
   })
   .strict();
 
+export type BindingInput = z.infer<typeof BindingSchema>;
+export type CanaryInput = z.infer<typeof CanarySchema>;
 export type PolicyFile = z.infer<typeof PolicyFileSchema>;
 export type NetworkRuleInput = z.infer<typeof NetworkRuleSchema>;

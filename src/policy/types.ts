@@ -27,6 +27,35 @@ export interface NetworkRule {
   index: number;
 }
 
+/** A credential binding (see schema.ts BindingSchema for the meaning of each field). */
+export interface Binding {
+  secret: string;
+  kind: 'token' | 'aws';
+  env: string | null;
+  /** Path inside the sandbox ("~" expanded at session start). */
+  file: string | null;
+  placeholderPrefix: string;
+  /** Exact, normalised host names or canonical IPs. */
+  hosts: string[];
+  ports: number[];
+  methods: string[] | null;
+  paths: string[] | null;
+  header: string;
+  scheme: string;
+  query: string | null;
+  body: boolean;
+  ttlMs: number | null;
+  allowForeign: boolean;
+  stripHeaders: string[];
+  index: number;
+}
+
+export interface Canary {
+  file: string | null;
+  env: string | null;
+  format: 'aws-credentials' | 'token' | 'netrc';
+}
+
 export interface EffectivePolicy {
   version: 1;
   sandbox: { backend: 'bwrap' | 'gvisor' | 'vm' | 'k8s'; hostname: string };
@@ -55,6 +84,7 @@ export interface EffectivePolicy {
     /** Extra CA bundle for upstream TLS (host path, "~" expanded at use). */
     upstreamCa: string | null;
   };
+  credentials: { bindings: Binding[]; canaries: Canary[] };
 }
 
 export interface LayerInfo {
