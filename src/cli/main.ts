@@ -125,6 +125,28 @@ Exit status of "cordon run": the command's own status (128+n if killed by signal
     .action(async (dir: string, o) => set(await (await import('./cmd-trust.ts')).cmdTrust(dir, o)));
 
   program
+    .command('sessions')
+    .description('list running sessions')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => set(await (await import('./cmd-sessions.ts')).cmdSessions(o)));
+
+  const token = program.command('token').description("a running session's credential placeholders");
+  token
+    .command('list')
+    .description('bindings and their placeholders (prefix only), expiry and state')
+    .option('-s, --session <id>', 'session (default: the only one running)')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => set(await (await import('./cmd-sessions.ts')).cmdTokenList(o)));
+  token
+    .command('revoke')
+    .description('revoke placeholders now: the next request that would use them fails')
+    .argument('[secrets...]', 'secret names')
+    .option('-s, --session <id>', 'session (default: the only one running)')
+    .option('--all', 'every binding of the session')
+    .option('--json', 'machine-readable output')
+    .action(async (secrets: string[], o) => set(await (await import('./cmd-sessions.ts')).cmdTokenRevoke(secrets, o)));
+
+  program
     .command('demo')
     .description('watch a scripted "agent" try the classic moves, and see each one contained')
     .option('--keep', 'keep the demo directory')

@@ -16,6 +16,8 @@ export interface Journal {
   sessionId: string;
   workspace: string;
   placeholders: { path: string; dir: boolean }[];
+  argv?: string[];
+  startedAt?: string;
 }
 
 export function sessionsDir(runtime: string): string {
@@ -73,4 +75,35 @@ export function sweepDeadSessions(runtime: string): string[] {
     swept.push(name);
   }
   return swept;
+}
+
+export interface SessionInfo {
+  sessionId: string;
+  dir: string;
+  pid: number;
+  alive: boolean;
+  workspace: string;
+  argv: string[];
+  startedAt: string | null;
+}
+
+/** Sessions with a journal (running, or dead and not yet swept). */
+export function listSessions(runtime: string): SessionInfo[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync(sessionsDir(runtime));
+  } catch {
+    return [];
+  }
+  const out: SessionInfo[] = [];
+  for (const name of names.filter(isSessionId).sort()) {
+    const dir = join(sessionsDir(runtime), name);
+    try {
+      const j = JSON.parse(readFileSync(join(dir, 'journal.json'), 'utf8')) as Journal;
+      out.push({ sessionId: j.sessionId, dir, pid: j.pid, alive: procStartTime(j.pid) === j.startTime, workspace: j.workspace, argv: j.argv ?? [], startedAt: j.startedAt ?? null });
+    } catch {
+      // no journal yet
+    }
+  }
+  return out;
 }

@@ -19,6 +19,8 @@ import { sweepStaleCgroups } from '../sandbox/limits.ts';
 import { emptySources, planMounts, resolveWorkspace, type MountPlan } from '../sandbox/mount-plan.ts';
 import { removePlaceholders, sweepProtected } from '../sandbox/protect.ts';
 import { createBackend } from '../sandbox/registry.ts';
+import type { SessionCredentials } from '../broker/types.ts';
+import { startControl, type ControlServer } from './control.ts';
 import { newSessionId } from './ids.ts';
 import { sandboxNetworkEnv, SANDBOX_RESOLVER, startSessionNetwork, type SessionNetwork } from './network.ts';
 import { watchPolicy, type PolicyWatcher } from './policy-watch.ts';
@@ -73,6 +75,8 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
   let plan: MountPlan | null = null;
   let prepared: PreparedStart | null = null;
   let network: SessionNetwork | null = null;
+  let control: ControlServer | null = null;
+  const creds: { current: SessionCredentials | null } = { current: null };
   let watcher: PolicyWatcher | null = null;
   try {
 
@@ -113,6 +117,21 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
 
     sessionDir = createSessionDir(paths.runtime, sessionId);
     const cacheDir = join(paths.state, 'cache');
+    if (!opts.dryRun) {
+      control = await startControl(sessionDir, {
+        status: () => ({ sessionId, pid: process.pid, workspace, argv: opts.argv, startedAt: new Date(started).toISOString() }),
+        'credentials.list': () => creds.current?.list() ?? [],
+        'credentials.revoke': (req) => {
+          const credentials = creds.current;
+          if (!credentials) return [];
+          const names = Array.isArray(req.secrets) ? req.secrets.filter((x): x is string => typeof x === 'string') : undefined;
+          const revoked = credentials.revoke(names, 'revoked by the user (cordon token revoke)');
+          audit.append(sessionId, 'cred.revoke', { secrets: revoked, by: 'user' });
+          if (revoked.length) notice(`credentials revoked: ${revoked.join(', ')}`);
+          return revoked;
+        },
+      });
+    }
     if (proxyMode && !opts.dryRun) {
       network = await startSessionNetwork({ sessionId, sessionDir, policy, paths, audit: (type, data) => audit.append(sessionId, type, data) });
       trace('proxy listening');
@@ -129,6 +148,8 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
       sessionId,
       workspace,
       placeholders: plan.placeholders,
+      argv: opts.argv,
+      startedAt: new Date(started).toISOString(),
     });
 
     const spec: SandboxSpec = {
@@ -227,6 +248,7 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     } finally {
       watcher?.close();
       await network?.close();
+      await control?.close();
       if (timer) clearTimeout(timer);
       relay.remove();
     }
@@ -271,6 +293,7 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     prepared?.abort();
     watcher?.close();
     await network?.close().catch(() => {});
+    await (control as ControlServer | null)?.close();
     if (plan) removePlaceholders(plan.placeholders);
     throw err;
   } finally {
