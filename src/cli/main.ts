@@ -125,6 +125,18 @@ Exit status of "cordon run": the command's own status (128+n if killed by signal
     .action(async (dir: string, o) => set(await (await import('./cmd-trust.ts')).cmdTrust(dir, o)));
 
   program
+    .command('selftest')
+    .description('attack your own setup: run the bypass battery under your policy and report what held')
+    .option('-p, --policy <file>', 'policy under test (default: your user policy, else the built-in default)')
+    .option('--backend <name>', 'backend under test', 'bwrap')
+    .option('--only <classes>', 'only these bypass-matrix classes, e.g. 14 or 1-10,15')
+    .option('--report <file.html>', 'also write a self-contained HTML report')
+    .option('--keep', 'keep the fixture directory (fake home, workspace) for inspection')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExit status: 0 when nothing leaked and every probe ran; 1 otherwise.')
+    .action(async (o) => set(await (await import('./cmd-selftest.ts')).cmdSelftest(o)));
+
+  program
     .command('sessions')
     .description('list running sessions')
     .option('--json', 'machine-readable output')

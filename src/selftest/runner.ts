@@ -166,5 +166,26 @@ export async function runBattery(opts: BatteryOptions): Promise<ProbeResult[]> {
 }
 
 function firstLines(s: string): string {
-  return s.trim().split('\n').slice(0, 3).join(' | ').slice(0, 200);
+  return s
+    .trim()
+    .split('\n')
+    .filter((l) => !l.startsWith('cordon: ignoring '))
+    .slice(0, 3)
+    .join(' | ')
+    .slice(0, 200);
+}
+
+/** Record types in the order they best show a decision. */
+const EVIDENCE_ORDER = ['cred.leak', 'cred.canary', 'cred.refused', 'net.request', 'net.flow', 'dns.query', 'workspace.quarantine', 'limit.hit', 'sandbox.plan', 'env.filter', 'session.end'];
+
+export function bestEvidence(evidence: ProbeResult['evidence']): ProbeResult['evidence'][number] | undefined {
+  for (const t of EVIDENCE_ORDER) {
+    const denied = evidence.find((e) => e.type === t && /deny|refus|block|leak/i.test(e.summary));
+    if (denied) return denied;
+  }
+  for (const t of EVIDENCE_ORDER) {
+    const e = evidence.find((x) => x.type === t);
+    if (e) return e;
+  }
+  return evidence[0];
 }
