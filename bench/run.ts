@@ -57,4 +57,29 @@ if (want('proxy')) {
   }
 }
 
+if (want('egress')) {
+  progress('egress through the sandbox (100 MB transfers direct, spliced, captured, terminated; latency; 200 connections; 100 transfers checked)...');
+  const { benchEgress } = await import('./egress.ts');
+  const r = (await benchEgress()) as Record<string, any>;
+  out.egress = r;
+  const tp = r.throughputMBps as Record<string, number>;
+  const ratio = r.throughputRatio as Record<string, number>;
+  table(
+    `Egress: ${r.sizeMB} MB HTTPS download from a loopback server (best of ${r.rounds}, same run)`,
+    ['path', 'MB/s', 'x direct'],
+    Object.keys(tp).map((k) => [k, tp[k]!, k === 'direct' ? 1 : (ratio[k] ?? tp[k]! / tp.direct!)]),
+  );
+  const lat = r.addedLatencyMs as Record<string, { p50: number; p99: number }>;
+  table('Egress: added latency of small requests through the sandbox vs direct', ['path', 'p50 ms', 'p99 ms'], Object.entries(lat).map(([k, v]) => [k, v.p50, v.p99]));
+  table(
+    'Egress: concurrency and integrity',
+    ['check', 'result'],
+    [
+      [`${r.concurrent.connections} concurrent connections`, `${r.concurrent.ok} ok, ${r.concurrent.failed} failed, ${r.concurrent.wallMs} ms`],
+      [`${r.truncation.transfers} transfers (sha256 checked)`, `${r.truncation.truncated} truncated, ${r.truncation.corrupted} corrupted, ${r.truncation.failed} failed`],
+    ],
+  );
+  if (!json) for (const [k, v] of Object.entries(r.targets as Record<string, { target: string; met: boolean }>)) process.stdout.write(`target ${k}: ${v.target}: ${v.met ? 'met' : 'NOT met'}\n`);
+}
+
 if (json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');

@@ -70,6 +70,7 @@
 #include <linux/capability.h>
 #include <linux/securebits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -573,6 +574,11 @@ static void accept_connections(struct netcap *x) {
 				return;
 			die("accept: %s", strerror(errno));
 		}
+		/* We relay whatever arrives at once: Nagle on this hop would hold
+		 * back the tail of a response until the client's delayed ACK
+		 * (~40 ms per response on keep-alive connections). */
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		struct sockaddr_in orig;
 		socklen_t olen = sizeof orig;
 		/* Never redirected (no NAT, or a loopback destination): someone

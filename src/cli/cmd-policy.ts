@@ -68,7 +68,7 @@ export async function cmdPolicyShow(o: Common): Promise<number> {
   p.env.dangerouslyPassSecrets.forEach((v, i) => row(`env.dangerouslyPassSecrets[${i}]`, v));
   row('network.mode', p.network.mode);
   p.network.rules.forEach((r, i) => {
-    const parts = [`${r.decision} ${r.host}`, `ports ${r.ports.join(',')}`];
+    const parts = [`${r.decision} ${r.host}`, `ports ${r.ports.length ? r.ports.join(',') : 'all'}`];
     if (r.methods) parts.push(`methods ${r.methods.join(',')}`);
     if (r.paths) parts.push(`paths ${r.paths.join(',')}`);
     if (r.maxBodyBytes !== null) parts.push(`body <= ${formatSize(r.maxBodyBytes)}`);

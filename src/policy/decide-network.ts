@@ -263,7 +263,8 @@ function evaluate(rule: NetworkRule, fact: NetworkFact, path: NormalizedPath | u
     because.push(`host ${fact.host} does not match ${rule.host}`);
     no = true;
   }
-  if (rule.ports.includes(fact.port)) because.push(`port ${fact.port} is in [${rule.ports.join(', ')}]`);
+  if (rule.ports.length === 0) because.push('the rule covers every port');
+  else if (rule.ports.includes(fact.port)) because.push(`port ${fact.port} is in [${rule.ports.join(', ')}]`);
   else {
     because.push(`port ${fact.port} is not in [${rule.ports.join(', ')}]`);
     no = true;

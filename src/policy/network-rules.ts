@@ -32,7 +32,10 @@ export function compileNetworkRule(input: NetworkRuleInput, index: number, origi
   return {
     decision,
     host: normalized.pattern,
-    ports: input.ports ?? [80, 443],
+    // Allow rules name their ports (80 and 443 by default); deny and ask rules
+    // cover every port unless they say otherwise: narrowing must not leak
+    // through a port nobody thought of.
+    ports: input.ports ?? (decision === 'allow' ? [80, 443] : []),
     methods: input.methods ?? null,
     paths: input.paths ?? null,
     maxBodyBytes: input.maxBodyBytes === undefined ? null : parseSize(input.maxBodyBytes)!,

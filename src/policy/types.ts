@@ -18,6 +18,7 @@ export interface NetworkRule {
   decision: Decision;
   /** Normalised host pattern: lower-case, no trailing dot; "*." prefix for wildcards. */
   host: string;
+  /** Empty: every port. */
   ports: number[];
   methods: string[] | null;
   paths: string[] | null;

@@ -248,3 +248,16 @@ describe('loading from host locations', () => {
     await assert.rejects(loadPolicy({ paths, workspace: ws, policyFile: '/nonexistent/p.yaml' }), (e: CordonError) => e.code === 'CORDON_POLICY_NOT_FOUND' && /\/nonexistent\/p\.yaml/.test(e.message));
   });
 });
+
+describe('network rule defaults', () => {
+  it('a deny rule without ports covers every port; an allow rule 80 and 443', async () => {
+    const { decideNetwork } = await import('../../src/policy/decide-network.ts');
+    const layer = parsePolicyText('version: 1\nnetwork:\n  mode: proxy\n  rules:\n    - allow: "*.example.com"\n      ports: [8443, 443]\n    - deny: blocked.example.com\n', origin());
+    const { policy } = mergeLayers([layer]);
+    assert.deepEqual(policy.network.rules[1]!.ports, []);
+    assert.equal(decideNetwork(policy.network.rules, { host: 'blocked.example.com', port: 8443, protocol: 'http' }).decision, 'deny');
+    assert.equal(decideNetwork(policy.network.rules, { host: 'ok.example.com', port: 8443, protocol: 'http' }).decision, 'allow');
+    const allow = mergeLayers([parsePolicyText('version: 1\nnetwork:\n  mode: proxy\n  rules:\n    - allow: a.example.com\n', origin())]);
+    assert.deepEqual(allow.policy.network.rules[0]!.ports, [80, 443]);
+  });
+});
