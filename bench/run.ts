@@ -69,8 +69,15 @@ if (want('egress')) {
     ['path', 'MB/s', 'x direct'],
     Object.keys(tp).map((k) => [k, tp[k]!, k === 'direct' ? 1 : (ratio[k] ?? tp[k]! / tp.direct!)]),
   );
-  const lat = r.addedLatencyMs as Record<string, { p50: number; p99: number }>;
-  table('Egress: added latency of small requests through the sandbox vs direct', ['path', 'p50 ms', 'p99 ms'], Object.entries(lat).map(([k, v]) => [k, v.p50, v.p99]));
+  const lat = r.latencyMs as Record<string, Record<string, { p50: number; p99: number }>>;
+  const added = r.addedLatencyMs as Record<string, Record<string, { p50: number; p99: number }>>;
+  table(
+    'Egress: small requests, direct vs through the sandbox (ms; "added" is the difference)',
+    ['connection', 'path', 'p50', 'p99', 'added p50', 'added p99'],
+    Object.entries(lat).flatMap(([conn, paths]) =>
+      Object.entries(paths).map(([path, v]) => [conn, path, v.p50, v.p99, added[conn]?.[path]?.p50 ?? '-', added[conn]?.[path]?.p99 ?? '-']),
+    ),
+  );
   table(
     'Egress: concurrency and integrity',
     ['check', 'result'],

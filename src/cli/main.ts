@@ -114,6 +114,65 @@ Exit status of "cordon run": the command's own status (128+n if killed by signal
     .option('-o, --output <file>', 'write to a file instead of stdout')
     .action(async (o) => set(await (await import('./cmd-audit.ts')).cmdAuditExport(o)));
 
+  const secret = program
+    .command('secret')
+    .description('the vault: secrets stay on the host, the sandbox only ever sees placeholders')
+    .addHelpText('after', '\nValues are never taken on the command line. See docs/secrets.md.');
+  const vaultOption = () =>
+    new Option('--vault <backend>', 'auto: the backend in use, else the Secret Service if available, else the encrypted file')
+      .choices(['auto', 'keyring', 'file'])
+      .default('auto');
+  const valueHelp = `
+The value is read from stdin (on a terminal: a prompt that does not echo), or from
+--from-file / --from-env. There is deliberately no option or argument for the value
+itself: command lines end up in shell history and in ps. From stdin and files exactly
+one final newline ("\\n") is dropped; --raw keeps the bytes as they are.
+
+Examples:
+  cordon secret add github                          prompt for the value
+  printf %s "$GITHUB_TOKEN" | cordon secret add github
+  cordon secret add openai --from-env OPENAI_API_KEY --description "OpenAI, personal"
+  cordon secret rotate github --from-file ~/new-token.txt`;
+  for (const [verb, summary] of [
+    ['add', 'store a new secret (--force replaces an existing one)'],
+    ['rotate', 'replace the value of an existing secret (keeps created, sets rotated)'],
+  ] as const) {
+    const c = secret
+      .command(verb)
+      .description(summary)
+      .argument('<name>', 'secret name: a-z 0-9 . _ - (what policies bind: credentials.bindings[].secret)')
+      .option('--from-file <file>', 'read the value from a file')
+      .option('--from-env <var>', 'read the value from an environment variable')
+      .option('--raw', 'keep a final newline from stdin or the file')
+      .option('--description <text>', verb === 'add' ? 'a note shown by list' : 'replace the note shown by list');
+    if (verb === 'add') c.option('--force', 'replace an existing secret (as new: created now)');
+    c.addOption(vaultOption())
+      .option('--json', 'machine-readable output (metadata only, never the value)')
+      // Unknown options and extra arguments reach the command, which refuses
+      // them without repeating them: they may be a value typed inline.
+      .allowExcessArguments(true)
+      .allowUnknownOption(true)
+      .addHelpText('after', valueHelp)
+      .action(async (name: string, o, cmd: Command) => {
+        const m = await import('./cmd-secret.ts');
+        const extra = cmd.args.slice(1);
+        set(await (verb === 'add' ? m.cmdSecretAdd(name, o, extra) : m.cmdSecretRotate(name, o, extra)));
+      });
+  }
+  secret
+    .command('list')
+    .description('names and metadata (never values)')
+    .addOption(vaultOption())
+    .option('--json', 'machine-readable output')
+    .action(async (o) => set(await (await import('./cmd-secret.ts')).cmdSecretList(o)));
+  secret
+    .command('rm')
+    .description('delete a secret from the vault')
+    .argument('<name>', 'secret name')
+    .addOption(vaultOption())
+    .option('--json', 'machine-readable output')
+    .action(async (name: string, o) => set(await (await import('./cmd-secret.ts')).cmdSecretRm(name, o)));
+
   program
     .command('trust')
     .description("trust this workspace's .cordon/policy.yaml (exact content, by hash); it can only narrow your policy")

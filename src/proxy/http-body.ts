@@ -113,9 +113,9 @@ export function write(out: Writable, bytes: Buffer): Promise<void> | void {
 const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 
-async function writeData(out: Writable, mode: 'chunked' | 'close', data: Buffer): Promise<void> {
+async function writeData(out: Writable, mode: 'chunked' | 'close' | 'length', data: Buffer): Promise<void> {
   if (data.length === 0) return;
-  if (mode === 'close') return write(out, data);
+  if (mode !== 'chunked') return write(out, data);
   out.write(Buffer.from(`${data.length.toString(16)}\r\n`, 'latin1'));
   out.write(data);
   await write(out, CRLF);
@@ -123,9 +123,12 @@ async function writeData(out: Writable, mode: 'chunked' | 'close', data: Buffer)
 
 /**
  * Send a body: received bytes unchanged ('verbatim'), or the payload re-framed
- * ('chunked' / 'close') after the transforms. Returns the payload bytes read.
+ * ('chunked' / 'close') after the transforms, or ('length') the transformed
+ * payload under the received Content-Length, which must be `length` bytes
+ * exactly: a transform that writes more or less is a BodyError('malformed'),
+ * and nothing past `length` is ever written. Returns the payload bytes read.
  */
-export async function sendBody(pieces: AsyncIterable<BodyPiece>, out: Writable, mode: BodyMode, transforms: readonly Transform[]): Promise<number> {
+export async function sendBody(pieces: AsyncIterable<BodyPiece>, out: Writable, mode: BodyMode, transforms: readonly Transform[], length = 0): Promise<number> {
   let payload = 0;
   if (mode === 'none') {
     for await (const p of pieces) for (const d of p.data) payload += d.length;
@@ -149,11 +152,18 @@ export async function sendBody(pieces: AsyncIterable<BodyPiece>, out: Writable, 
       }
     }
   }
+  let sent = 0;
   const sink = async (src: AsyncIterable<Buffer | string>) => {
-    for await (const c of src) await writeData(out, mode, typeof c === 'string' ? Buffer.from(c) : c);
+    for await (const c of src) {
+      const b = typeof c === 'string' ? Buffer.from(c) : c;
+      sent += b.length;
+      if (mode === 'length' && sent > length) throw new BodyError('malformed', 'a body transform wrote more than the Content-Length');
+      await writeData(out, mode, b);
+    }
   };
   const stages: unknown[] = [Readable.from(source()), ...transforms, sink];
   await (pipeline as (...s: unknown[]) => Promise<void>)(...stages);
+  if (mode === 'length' && sent !== length) throw new BodyError('malformed', 'a body transform changed the length of a Content-Length body');
   if (mode === 'chunked') await write(out, LAST_CHUNK);
   return payload;
 }

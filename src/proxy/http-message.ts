@@ -29,6 +29,8 @@ export type BodyMode =
   | 'verbatim'
   /** The decoded body, re-framed chunked (after a transform). */
   | 'chunked'
+  /** The decoded body after length-preserving transforms, under the received Content-Length (requests only). */
+  | 'length'
   /** The decoded body, delimited by closing the connection (responses only). */
   | 'close';
 
@@ -53,13 +55,13 @@ export interface UpstreamRequestOptions {
   target: string;
   /** Added when the request carried no Host (HTTP/1.0). */
   host: string;
-  body: 'none' | 'verbatim' | 'chunked';
+  body: 'none' | 'verbatim' | 'chunked' | 'length';
   websocket: boolean;
 }
 
 /** The request head sent upstream (headers as edited by inspectors). */
 export function upstreamRequestHead(req: RequestHead, headers: readonly Header[], o: UpstreamRequestOptions): Buffer {
-  const out = forwardable(headers, req.connectionTokens, o.body === 'verbatim');
+  const out = forwardable(headers, req.connectionTokens, o.body === 'verbatim' || o.body === 'length');
   if (!out.some(([n]) => n.toLowerCase() === 'host')) out.unshift(['Host', o.host]);
   if (o.body === 'chunked') out.push(['Transfer-Encoding', 'chunked']);
   if (o.websocket && req.upgrade !== null) out.push(['Connection', 'Upgrade'], ['Upgrade', req.upgrade]);
@@ -143,4 +145,18 @@ export function inspectedHeadersProblem(before: string, headers: unknown): strin
 
 export function snapshotGuarded(headers: readonly Header[]): string {
   return guardedSnapshot(headers);
+}
+
+/**
+ * Check a request target an inspector may have edited: only the query may
+ * change, and it must stay printable ASCII without spaces or "#". Returns the
+ * problem or null.
+ */
+export function inspectedTargetProblem(before: string, after: unknown): string | null {
+  if (after === before) return null;
+  if (typeof after !== 'string') return 'the request target is no longer a string';
+  const pathOf = (t: string) => (t.includes('?') ? t.slice(0, t.indexOf('?')) : t);
+  if (pathOf(after) !== pathOf(before)) return 'an inspector changed the request path';
+  if (!/^[\x21-\x7e]*$/.test(after) || after.includes('#')) return 'an invalid request target from an inspector';
+  return null;
 }

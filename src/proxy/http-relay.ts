@@ -13,11 +13,12 @@ import { BodyError, readBody, sendBody, write } from './http-body.ts';
 import { denyResponse, statusFor, textResponse, type DenyKind } from './deny.ts';
 import { DialError } from './dial.ts';
 import type { Flow } from './flow.ts';
-import { headerNames, headerValue, inspectedHeadersProblem, snapshotGuarded, upstreamRequestHead } from './http-message.ts';
+import { headerNames, headerValue, inspectedHeadersProblem, inspectedTargetProblem, snapshotGuarded, upstreamRequestHead } from './http-message.ts';
 import { judgeRequest } from './judge.ts';
 import { relayResponse, UpstreamFailure } from './http-response.ts';
 import { hardClose, splice } from './splice.ts';
 import { ReadTimeout, type StreamReader } from './stream-reader.ts';
+import type { BodyPiece } from './http-body.ts';
 import type { InspectedRequest } from './types.ts';
 import type { UpstreamSlot } from './upstream.ts';
 
@@ -124,6 +125,16 @@ export async function relayHttp(r: Relay): Promise<void> {
     const next = await handleRequest(r, h.head);
     if (next === 'close') return;
   }
+}
+
+/** The reason an inspector's body transform refused the request with (an Error carrying a string `deny`), or null. */
+function transformDenial(e: unknown): string | null {
+  const deny = e instanceof Error ? (e as Error & { deny?: unknown }).deny : undefined;
+  return typeof deny === 'string' ? deny : null;
+}
+
+async function* bufferedBody(body: Buffer): AsyncGenerator<BodyPiece> {
+  if (body.length > 0) yield { raw: body, data: [body] };
 }
 
 /** Write a final response and half-close; errors are ignored (the flow is ending). */
@@ -249,6 +260,49 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
   };
   const transforms: Transform[] = [];
   const guarded = snapshotGuarded(inspected.headers);
+  // 4a. An inspector that must see the whole body first (to sign it) gets it, bounded.
+  let buffered: Buffer | undefined;
+  let continueSent = false;
+  if (hasBody) {
+    let want = 0;
+    let wanter = '';
+    for (const ins of ctx.inspectors) {
+      let n: number | null = null;
+      try {
+        n = ins.bufferBody?.(inspected) ?? null;
+      } catch (e) {
+        rec.decision = 'deny';
+        rec.reason = `inspector ${ins.name} threw: ${e instanceof Error ? e.message : String(e)}`;
+        return refuse('inspector', rec.reason, `the ${ins.name} check failed`, true);
+      }
+      if (n !== null && n > want) {
+        want = n;
+        wanter = ins.name;
+      }
+    }
+    if (want > 0) {
+      if (req.expectContinue) {
+        await write(r.client, Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1'));
+        continueSent = true;
+      }
+      const policyBound = j.bodyLimit !== null && j.bodyLimit <= want;
+      try {
+        const parts: Buffer[] = [];
+        for await (const piece of readBody(r.reader, req.framing, { limit: policyBound ? j.bodyLimit : want, idleMs: ctx.timeouts.idleMs })) parts.push(...piece.data);
+        buffered = Buffer.concat(parts);
+      } catch (e) {
+        if (e instanceof BodyError && e.kind === 'too-large') {
+          rec.decision = 'deny';
+          if (policyBound) return refuse('body-limit', e.message, undefined, true);
+          const why = `the request body is larger than ${want} bytes, the most the ${wanter} check can hold`;
+          return refuse('inspector', `inspector ${wanter}: ${why}`, why, true);
+        }
+        if (e instanceof BodyError && e.kind === 'malformed') return refuse('bad-request', e.message, undefined, true);
+        throw e;
+      }
+      inspected.body = buffered;
+    }
+  }
   for (const ins of ctx.inspectors) {
     let verdict: void | { deny: string };
     try {
@@ -264,7 +318,7 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
       return refuse('inspector', `inspector ${ins.name}: ${verdict.deny}`, String(verdict.deny).slice(0, 200));
     }
   }
-  const problem = inspectedHeadersProblem(guarded, inspected.headers);
+  const problem = inspectedHeadersProblem(guarded, inspected.headers) ?? inspectedTargetProblem(t.originTarget, inspected.path);
   if (problem) {
     rec.decision = 'deny';
     return refuse('inspector', problem);
@@ -273,7 +327,17 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
     rec.decision = 'deny';
     return refuse('unsupported', 'an inspected HTTP/1.0 request body', 'an HTTP/1.0 request body on an inspected host');
   }
-  const bodyMode = req.framing.kind === 'none' ? 'none' : transforms.length > 0 ? 'chunked' : 'verbatim';
+  const keepLength = req.framing.kind === 'length' && transforms.every((tr) => (tr as Transform & { preservesLength?: unknown }).preservesLength === true);
+  const bodyMode =
+    req.framing.kind === 'none'
+      ? 'none'
+      : transforms.length > 0
+        ? keepLength
+          ? 'length'
+          : 'chunked'
+        : buffered !== undefined && req.framing.kind === 'chunked'
+          ? 'chunked'
+          : 'verbatim';
 
   // 5. Upstream.
   let up;
@@ -289,8 +353,8 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
   const hostHeader = t.port === defaultPort ? t.host : `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
   let responseStarted = false;
   try {
-    await write(up.socket, upstreamRequestHead(req, inspected.headers, { target: t.originTarget, host: hostHeader, body: bodyMode, websocket: req.websocket }));
-    if (req.expectContinue) await write(r.client, Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1'));
+    await write(up.socket, upstreamRequestHead(req, inspected.headers, { target: inspected.path, host: hostHeader, body: bodyMode, websocket: req.websocket }));
+    if (req.expectContinue && !continueSent) await write(r.client, Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1'));
   } catch (e) {
     r.slot.discard();
     return refuse('upstream', `writing upstream failed: ${e instanceof Error ? e.message : String(e)}`, undefined, true);
@@ -299,10 +363,11 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
   // 6. Body up and response down, at the same time.
   let bodyError: unknown = null;
   const bodyDone = sendBody(
-    readBody(r.reader, req.framing, { limit: j.bodyLimit, idleMs: ctx.timeouts.idleMs }),
+    buffered !== undefined ? bufferedBody(buffered) : readBody(r.reader, req.framing, { limit: j.bodyLimit, idleMs: ctx.timeouts.idleMs }),
     up.socket,
     bodyMode,
     transforms,
+    req.framing.kind === 'length' ? req.framing.length : 0,
   ).then(
     (n) => {
       rec.bytesUp = n;
@@ -336,6 +401,11 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
       rec.decision = 'deny';
       return refuse('inspector', e.message, e.message.slice(0, 200), true);
     }
+    const denied = transformDenial(be);
+    if (denied !== null && !responseStarted) {
+      rec.decision = 'deny';
+      return refuse('inspector', `request body: ${denied}`, denied.slice(0, 200), true);
+    }
     rec.reason = `relay failed: ${e instanceof Error ? e.message : String(e)}`;
     flow.set({ stage: 'relay', reason: `${flow.record.reason}; request ${flow.record.requests}: ${rec.reason}` });
     if (!responseStarted && !(be instanceof BodyError && be.kind === 'truncated') && !r.client.destroyed) {
@@ -350,7 +420,9 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
   rec.bytesDown = result.bytes;
   if (bodyError) {
     // The response is complete but the request body was not relayed to its end.
-    rec.reason = `request body: ${(bodyError as Error).message}`;
+    const denied = transformDenial(bodyError);
+    if (denied !== null) rec.decision = 'deny';
+    rec.reason = `request body: ${denied ?? (bodyError as Error).message}`;
     flow.set({ stage: 'relay', reason: `${flow.record.reason}; request ${flow.record.requests}: ${rec.reason}` });
     emit();
     r.slot.discard();

@@ -31,9 +31,15 @@ export interface InspectedRequest {
   readonly flowId: string;
   readonly identity: FlowTarget;
   readonly method: string;
-  /** The request target in origin form, as sent (query included). */
-  readonly path: string;
+  /**
+   * The request target in origin form, as sent (query included). An inspector
+   * may change the query; the part before "?" must stay as it was (the policy
+   * decided on it), else the request is refused.
+   */
+  path: string;
   headers: Header[];
+  /** The whole request body, when an inspector asked for it (`bufferBody`); absent otherwise. */
+  body?: Buffer;
 }
 
 /** What an inspector sees of a response. `headers` may be edited in place. */
@@ -58,8 +64,21 @@ export interface Inspector {
   readonly name: string;
   /** True: terminate TLS for this destination even when the rules would splice it. */
   wants(identity: FlowTarget): boolean;
+  /**
+   * Called before onRequest: the largest body (bytes) this inspector needs to
+   * see whole in onRequest (as `req.body`), or null. The relay then reads the
+   * body before anything goes upstream, and refuses a larger one.
+   */
+  bufferBody?(req: InspectedRequest): number | null;
   onRequest?(req: InspectedRequest): InspectorVerdict | Promise<InspectorVerdict>;
-  /** A transform over the decoded request body; the body then goes upstream chunked. */
+  /**
+   * A transform over the decoded request body; the body then goes upstream
+   * chunked, or under its Content-Length when every transform has
+   * `preservesLength === true` (the relay checks the promise and cuts the
+   * connection if it is broken). A transform that fails with an Error carrying
+   * a string `deny` refuses the request with that reason (if no response has
+   * started); the upstream never gets the end of the body.
+   */
   requestBody?(req: InspectedRequest): Transform | null;
   onResponse?(res: InspectedResponse): InspectorVerdict | Promise<InspectorVerdict>;
   /** A transform over the decoded response body; the body then goes to the agent chunked (or close-delimited). */

@@ -3,6 +3,8 @@
 // a few lines. The same battery is `cordon selftest` for users and the
 // regression suite for the boundary in CI.
 
+import type { AttackerInfo } from './attacker.ts';
+
 export type Outcome = 'contained' | 'LEAKED' | 'not applicable' | 'error';
 
 /** What the harness prepared on the host for a run (all paths are host paths). */
@@ -24,6 +26,10 @@ export interface Fixture {
   env: NodeJS.ProcessEnv;
   /** Extra read-only paths the probes need inside (probe programs). */
   probeBin: string;
+  /** The loopback attacker/legit endpoints the network probes aim at (absent: network probes do not apply). */
+  attackers?: AttackerInfo;
+  /** network.mode of the policy under test, when the harness knows it. */
+  networkMode?: 'none' | 'proxy';
 }
 
 export interface ProbeRun {
