@@ -22,7 +22,7 @@ die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
 
 # 1. Debian packages: the sandbox (bubblewrap), its filters (libseccomp, gcc to
 #    build cordon's helpers), network capture (nftables, iproute2), test tools.
-packages=(bubblewrap libseccomp2 libseccomp-dev gcc make libc6-dev git iproute2 nftables util-linux ca-certificates curl socat passwd procps python3 openssl time)
+packages=(bubblewrap libseccomp2 libseccomp-dev gcc make libc6-dev git iproute2 nftables util-linux ca-certificates curl socat passwd procps python3 openssl time gnome-keyring dbus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
