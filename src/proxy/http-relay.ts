@@ -254,6 +254,7 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
   const inspected: InspectedRequest = {
     flowId: flow.id,
     identity: { host: t.host, port: t.port },
+    scheme: t.secure ? 'https' : 'http',
     method: req.method,
     path: t.originTarget,
     headers: req.headers.map(([n, v]) => [n, v]),

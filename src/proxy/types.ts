@@ -30,6 +30,8 @@ export interface FlowTarget {
 export interface InspectedRequest {
   readonly flowId: string;
   readonly identity: FlowTarget;
+  /** "https" when the request goes upstream over TLS, else "http". */
+  readonly scheme: 'http' | 'https';
   readonly method: string;
   /**
    * The request target in origin form, as sent (query included). An inspector
