@@ -20,6 +20,7 @@ import { emptySources, planMounts, resolveWorkspace, type MountPlan } from '../s
 import { removePlaceholders, sweepProtected } from '../sandbox/protect.ts';
 import { createBackend } from '../sandbox/registry.ts';
 import type { SessionCredentials } from '../broker/types.ts';
+import { issueSessionCredentials, plantFiles } from './credentials.ts';
 import { startControl, type ControlServer } from './control.ts';
 import { newSessionId } from './ids.ts';
 import { sandboxNetworkEnv, SANDBOX_RESOLVER, startSessionNetwork, type SessionNetwork } from './network.ts';
@@ -99,6 +100,14 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     const proxyMode = policy.network.mode === 'proxy';
     const envResult = buildEnv({ policy, hostEnv: env, home, user, sessionId });
     if (proxyMode) Object.assign(envResult.env, sandboxNetworkEnv());
+    // Credentials: real values from the vault stay in this process; the
+    // sandbox gets placeholders (variables now, files with the mounts).
+    const { bindings, canaries } = policy.credentials;
+    if (!opts.dryRun && (bindings.length > 0 || canaries.length > 0)) {
+      creds.current = await issueSessionCredentials({ sessionId, bindings, canaries, stateDir: paths.state, home, audit: (type, data) => openAudit().append(sessionId, type, data) });
+      Object.assign(envResult.env, creds.current.env());
+      trace('credentials issued');
+    }
     const requireLandlock = cachedLandlock(paths);
     const backend = createBackend(policy.sandbox.backend, {
       installDir: paths.install,
@@ -113,6 +122,7 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     if (!opts.dryRun && backend.prepare) prepared = await backend.prepare({ sessionId, limits, env: envResult.env, tty });
     trace('backend prepared');
     const audit = openAudit();
+    if (creds.current) audit.addRedactor(creds.current.redactor());
     for (const w of loaded.warnings) audit.append(sessionId, 'policy.warning', { message: w });
 
     sessionDir = createSessionDir(paths.runtime, sessionId);
@@ -133,14 +143,22 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
       });
     }
     if (proxyMode && !opts.dryRun) {
-      network = await startSessionNetwork({ sessionId, sessionDir, policy, paths, audit: (type, data) => audit.append(sessionId, type, data) });
+      network = await startSessionNetwork({
+        sessionId,
+        sessionDir,
+        policy,
+        paths,
+        audit: (type, data) => audit.append(sessionId, type, data),
+        inspectors: creds.current ? [creds.current.inspector()] : [],
+      });
       trace('proxy listening');
     }
     const etc = cachedEtc(cacheDir, { user, uid, gid, home, hostname: policy.sandbox.hostname, nameserver: proxyMode ? SANDBOX_RESOLVER : null });
     const empty = emptySources(cacheDir);
     const initBinary = nativeBinary(paths.install, 'cordon-init');
     trace('etc built');
-    plan = planMounts({ policy, paths, workspace, home, sessionDir, empty, etc, initBinary, env, extraMounts: network?.mounts ?? [] });
+    const planted = creds.current ? plantFiles(sessionDir, creds.current.files()) : [];
+    plan = planMounts({ policy, paths, workspace, home, sessionDir, empty, etc, initBinary, env, extraMounts: [...(network?.mounts ?? []), ...planted] });
     trace('mounts planned');
     writeJournal(sessionDir, {
       pid: process.pid,
@@ -249,6 +267,7 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
       watcher?.close();
       await network?.close();
       await control?.close();
+      creds.current?.close();
       if (timer) clearTimeout(timer);
       relay.remove();
     }
@@ -291,6 +310,7 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
       // the audit store itself failed: the error below still stops the run
     }
     prepared?.abort();
+    creds.current?.close();
     watcher?.close();
     await network?.close().catch(() => {});
     await (control as ControlServer | null)?.close();
