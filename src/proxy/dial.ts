@@ -115,7 +115,7 @@ export async function dial(p: DialParams): Promise<Dialed> {
       firstRefusal ??= `the resolver returned something that is not an address`;
       continue;
     }
-    const v = dialAllowed(ip.bytes, p.view.exactAllowed);
+    const v = dialAllowed(ip.bytes, p.view.exactAllowedFor(p.port));
     if (v.ok) allowed.push({ ...ip, canonical: formatIp(ip.bytes) });
     else firstRefusal ??= v.reason;
   }

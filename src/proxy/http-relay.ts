@@ -198,7 +198,9 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
   const refuse = async (kind: DenyKind, reason: string, detail?: string, forceClose = false): Promise<Next> => {
     rec.reason = reason;
     const close = forceClose || clientClose || hasBody;
-    const bytes = denyResponse(kind, { method: req.method, scheme: t.ok ? t.scheme : 'http', host: rec.host ?? 'unknown', port: rec.port ?? 0, path: rec.path ?? undefined }, close, detail);
+    // Before the identity is settled, say what the request named (made printable), not "unknown".
+    const named = (req.host?.host ?? req.target).replace(/[^\x21-\x7e]/g, "?").slice(0, 200);
+    const bytes = denyResponse(kind, { method: req.method, scheme: t.ok ? t.scheme : 'http', host: rec.host ?? named, port: rec.port ?? (t.ok && t.scheme === 'https' ? 443 : 80), path: rec.path ?? undefined }, close, detail);
     rec.status = statusFor(kind);
     emit();
     if (close) {

@@ -200,10 +200,17 @@ export function createSessionProxy(opts: ProxyOptions): SessionProxy {
     return runTunnel(flow, reader, { field: 'dialedAddress', authority, host: text, port }, null);
   }
 
+  // Connections still being handled: close() waits for them, so that every
+  // flow's audit record is written before the session closes its audit log.
+  const handling = new Set<Promise<void>>();
   const server = net.createServer({ allowHalfOpen: true }, (sock) => {
     connections.add(sock);
     sock.once('close', () => connections.delete(sock));
-    onConnection(sock).catch(() => sock.destroy());
+    const p = onConnection(sock).catch(() => {
+      sock.destroy();
+    });
+    handling.add(p);
+    void p.finally(() => handling.delete(p));
   });
   server.on('error', () => {});
 
@@ -232,6 +239,10 @@ export function createSessionProxy(opts: ProxyOptions): SessionProxy {
       for (const f of [...flows]) f.abort('proxy closed', 'close');
       for (const c of [...connections]) c.destroy();
       await done;
+      // Aborted flows finish quickly; the cap only guards against a bug hanging the session's exit.
+      let cap: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...handling]), new Promise((r) => (cap = setTimeout(r, 6_000)))]);
+      clearTimeout(cap);
     },
     stats(): ProxyStats {
       return { ...stats };

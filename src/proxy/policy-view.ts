@@ -12,8 +12,14 @@ import type { ProxyPolicy } from './types.ts';
 export interface PolicyView {
   readonly generation: number;
   readonly rules: readonly NetworkRule[];
-  /** Canonical IP literals named by allow rules. */
+  /** Canonical IP literals named by allow rules (any port). */
   readonly exactAllowed: readonly string[];
+  /**
+   * The IP literals allow rules name for this port: the only non-public
+   * addresses the proxy dials on it. An exception for 10.0.0.5 port 5432
+   * must not open 10.0.0.5 port 22 to a name that resolves there.
+   */
+  exactAllowedFor(port: number): readonly string[];
   /** Static addresses for a normalised name, or undefined. */
   staticAddresses(name: string): readonly string[] | undefined;
   dnsDecision(name: string): 'allow' | 'deny';
@@ -42,11 +48,16 @@ export function compilePolicy(policy: ProxyPolicy, generation: number): PolicyVi
   const exactAllowed = [
     ...new Set(rules.filter((r) => r.decision === 'allow').flatMap((r) => parseIpLiteral(r.host)?.canonical ?? [])),
   ];
+  const literalRules = rules.flatMap((r) => {
+    const ip = r.decision === 'allow' ? parseIpLiteral(r.host) : null;
+    return ip ? [{ canonical: ip.canonical, ports: r.ports }] : [];
+  });
   const dnsRules = rules.filter((r) => r.decision === 'allow' || r.decision === 'ask');
   return {
     generation,
     rules,
     exactAllowed,
+    exactAllowedFor: (port) => [...new Set(literalRules.filter((l) => l.ports.length === 0 || l.ports.includes(port)).map((l) => l.canonical))],
     staticAddresses: (name) => hosts.get(normName(name)),
     dnsDecision: (name) => (dnsRules.some((r) => hostMatches(r.host, name)) ? 'allow' : 'deny'),
   };

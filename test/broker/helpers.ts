@@ -126,7 +126,7 @@ export async function session(o: SessionOptions): Promise<Session> {
   const tp = await startProxy(
     {
       // The loopback rule lets the proxy dial 127.0.0.1 (the upstreams' address).
-      rules: [...names.map((n) => rule('allow', n, [o.hosts[n]!])), rule('allow', '127.0.0.1', [1])],
+      rules: [...names.map((n) => rule('allow', n, [o.hosts[n]!])), rule('allow', '127.0.0.1', [])],
       hosts: Object.fromEntries(names.map((n) => [n, ['127.0.0.1']])),
     },
     { inspectors: [creds.inspector()], ...o.proxy },

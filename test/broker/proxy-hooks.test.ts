@@ -34,7 +34,7 @@ describe('proxy hooks for inspectors', () => {
   });
 
   const run = async (inspector: Inspector, raw: string) => {
-    const tp = await startProxy({ rules: [rule('allow', 'plain.test', [srv.port]), rule('allow', '127.0.0.1', [1])], hosts: { 'plain.test': ['127.0.0.1'] } }, { inspectors: [inspector] });
+    const tp = await startProxy({ rules: [rule('allow', 'plain.test', [srv.port]), rule('allow', '127.0.0.1', [])], hosts: { 'plain.test': ['127.0.0.1'] } }, { inspectors: [inspector] });
     try {
       const addr = await syntheticFor(tp.socketPath, 'plain.test');
       const s = await openFlow(tp.socketPath, addr, srv.port);

@@ -63,7 +63,7 @@ describe('dial-time address checks', () => {
   it('loopback is dialled only with an allow rule naming the exact address', async () => {
     const base = [rule('allow', 'web.test', [web.port])];
     for (const withExact of [false, true]) {
-      const rules = withExact ? [...base, rule('allow', '127.0.0.1', [1])] : base;
+      const rules = withExact ? [...base, rule('allow', '127.0.0.1', [])] : base;
       const tp = await startProxy({ rules, hosts: { 'web.test': ['127.0.0.1'] } });
       try {
         const s = await openFlow(tp.socketPath, await syntheticFor(tp.socketPath, 'web.test'), web.port);
@@ -78,8 +78,22 @@ describe('dial-time address checks', () => {
     }
   });
 
+  it('an exact-address exception holds only for the ports its rule names', async () => {
+    for (const [ports, want] of [[[web.port], 200], [[web.port + 1], 403]] as const) {
+      const tp = await startProxy({ rules: [rule('allow', 'web.test', [web.port]), rule('allow', '127.0.0.1', [...ports])], hosts: { 'web.test': ['127.0.0.1'] } });
+      try {
+        const s = await openFlow(tp.socketPath, await syntheticFor(tp.socketPath, 'web.test'), web.port);
+        const p = readResponses(s, 1);
+        s.write('GET /loop HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n');
+        assert.equal((await p)[0]!.status, want, `exception on ports ${ports}`);
+      } finally {
+        await tp.close();
+      }
+    }
+  });
+
   it('an exact IPv4 allow does not cover its IPv4-mapped IPv6 form', async () => {
-    const tp = await startProxy({ rules: [rule('allow', 'web.test', [web.port]), rule('allow', '127.0.0.1', [1])], hosts: { 'web.test': ['::ffff:127.0.0.1'] } });
+    const tp = await startProxy({ rules: [rule('allow', 'web.test', [web.port]), rule('allow', '127.0.0.1', [])], hosts: { 'web.test': ['::ffff:127.0.0.1'] } });
     try {
       const s = await openExplicit(tp.socketPath);
       assert.equal((await connectThrough(s, `web.test:${web.port}`)).status, 403);
@@ -96,7 +110,7 @@ describe('dial-time address checks', () => {
       assert.equal(name, 'rebind.test');
       return calls === 1 ? ['127.0.0.1'] : ['169.254.169.254'];
     };
-    const tp = await startProxy({ rules: [rule('allow', 'rebind.test', [web.port]), rule('allow', '127.0.0.1', [1])], hosts: {} }, { resolve });
+    const tp = await startProxy({ rules: [rule('allow', 'rebind.test', [web.port]), rule('allow', '127.0.0.1', [])], hosts: {} }, { resolve });
     try {
       const addr = await syntheticFor(tp.socketPath, 'rebind.test');
       const s1 = await openFlow(tp.socketPath, addr, web.port);
@@ -120,7 +134,7 @@ describe('dial-time address checks', () => {
 
   it('several answers: only a permitted one is dialled', async () => {
     const resolve = async () => ['169.254.169.254', '10.1.1.1', '127.0.0.1'];
-    const tp = await startProxy({ rules: [rule('allow', 'multi.test', [web.port]), rule('allow', '127.0.0.1', [1])], hosts: {} }, { resolve });
+    const tp = await startProxy({ rules: [rule('allow', 'multi.test', [web.port]), rule('allow', '127.0.0.1', [])], hosts: {} }, { resolve });
     try {
       const s = await openFlow(tp.socketPath, await syntheticFor(tp.socketPath, 'multi.test'), web.port);
       const p = readResponses(s, 1);

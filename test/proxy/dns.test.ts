@@ -14,7 +14,7 @@ describe('DNS: the sandbox resolver', () => {
         rule('ask', 'ask.test', [443]),
         rule('allow', '*.wild.test', [443]),
         rule('deny', 'denied.test', [443]),
-        rule('allow', '127.0.0.1', [1]),
+        rule('allow', '127.0.0.1', []),
       ],
       hosts: { 'api.test': ['127.0.0.1'] },
     });

@@ -38,7 +38,7 @@ describe('splice or terminate', () => {
   after(() => srv.close());
 
   it('an allow rule without content conditions splices: the client sees the real server', async () => {
-    const tp = await startProxy({ rules: [rule('allow', 'api.test', [srv.port]), rule('allow', '127.0.0.1', [1])], hosts: { 'api.test': ['127.0.0.1'] } });
+    const tp = await startProxy({ rules: [rule('allow', 'api.test', [srv.port]), rule('allow', '127.0.0.1', [])], hosts: { 'api.test': ['127.0.0.1'] } });
     try {
       const s = await openFlow(tp.socketPath, await syntheticFor(tp.socketPath, 'api.test'), srv.port);
       const { upstreamCa } = await import('./helpers.ts');
@@ -62,7 +62,7 @@ describe('splice or terminate', () => {
   });
 
   it('a rule with paths needs content: the client sees the session CA', async () => {
-    const tp = await startProxy({ rules: [rule('allow', 'api.test', [srv.port], { paths: ['/x'] }), rule('allow', '127.0.0.1', [1])], hosts: { 'api.test': ['127.0.0.1'] } });
+    const tp = await startProxy({ rules: [rule('allow', 'api.test', [srv.port], { paths: ['/x'] }), rule('allow', '127.0.0.1', [])], hosts: { 'api.test': ['127.0.0.1'] } });
     try {
       const s = await openFlow(tp.socketPath, await syntheticFor(tp.socketPath, 'api.test'), srv.port);
       const t = await tlsOver(s, 'api.test', tp.ca.caPem);
@@ -97,7 +97,7 @@ describe('splice or terminate', () => {
 
   it('an inspector that wants the flow forces termination and edits headers', async () => {
     const tp = await startProxy(
-      { rules: [rule('allow', 'api.test', [srv.port]), rule('allow', '127.0.0.1', [1])], hosts: { 'api.test': ['127.0.0.1'] } },
+      { rules: [rule('allow', 'api.test', [srv.port]), rule('allow', '127.0.0.1', [])], hosts: { 'api.test': ['127.0.0.1'] } },
       { inspectors: [headerInspector(['api.test'])] },
     );
     try {
@@ -134,7 +134,7 @@ describe('splice or terminate', () => {
       requestBody: (req) => (req.path === '/upper' ? upper() : null),
       responseBody: (res) => (res.request.path === '/upper' ? upper() : null),
     };
-    const tp = await startProxy({ rules: [rule('allow', 'api.test', [srv.port]), rule('allow', '127.0.0.1', [1])], hosts: { 'api.test': ['127.0.0.1'] } }, { inspectors: [inspector] });
+    const tp = await startProxy({ rules: [rule('allow', 'api.test', [srv.port]), rule('allow', '127.0.0.1', [])], hosts: { 'api.test': ['127.0.0.1'] } }, { inspectors: [inspector] });
     try {
       const addr = await syntheticFor(tp.socketPath, 'api.test');
       const req = async (raw: string) => {
@@ -166,7 +166,7 @@ describe('splice or terminate', () => {
   });
 
   it('a hello offering ECH is never spliced (its hidden name could front another origin)', async () => {
-    const tp = await startProxy({ rules: [rule('allow', 'api.test', [srv.port]), rule('allow', '127.0.0.1', [1])], hosts: { 'api.test': ['127.0.0.1'] } });
+    const tp = await startProxy({ rules: [rule('allow', 'api.test', [srv.port]), rule('allow', '127.0.0.1', [])], hosts: { 'api.test': ['127.0.0.1'] } });
     try {
       const hello = clientHello('api.test');
       // Append an encrypted_client_hello extension (0xfe0d) to the hand-made hello.
@@ -219,7 +219,7 @@ describe('raw TCP', () => {
 
   it('is relayed only for tcp rules, with half-close in both directions', async () => {
     const tp = await startProxy({
-      rules: [rule('allow', 'db.test', [echoPort], { protocol: 'tcp' }), rule('allow', 'web.test', [echoPort]), rule('allow', '127.0.0.1', [1])],
+      rules: [rule('allow', 'db.test', [echoPort], { protocol: 'tcp' }), rule('allow', 'web.test', [echoPort]), rule('allow', '127.0.0.1', [])],
       hosts: { 'db.test': ['127.0.0.1'], 'web.test': ['127.0.0.1'] },
     });
     try {
@@ -248,7 +248,7 @@ describe('raw TCP', () => {
 
   it('inside CONNECT: raw bytes need a tcp rule; a denied authority gets a 403', async () => {
     const tp = await startProxy({
-      rules: [rule('allow', 'db.test', [echoPort], { protocol: 'tcp' }), rule('allow', 'web.test', [echoPort]), rule('allow', '127.0.0.1', [1])],
+      rules: [rule('allow', 'db.test', [echoPort], { protocol: 'tcp' }), rule('allow', 'web.test', [echoPort]), rule('allow', '127.0.0.1', [])],
       hosts: { 'db.test': ['127.0.0.1'], 'web.test': ['127.0.0.1'] },
     });
     try {
@@ -272,7 +272,7 @@ describe('raw TCP', () => {
 
   it('a server-speaks-first protocol works when a tcp rule allows it', async () => {
     const tp = await startProxy(
-      { rules: [rule('allow', 'smtp.test', [bannerPort], { protocol: 'tcp' }), rule('allow', '127.0.0.1', [1])], hosts: { 'smtp.test': ['127.0.0.1'] } },
+      { rules: [rule('allow', 'smtp.test', [bannerPort], { protocol: 'tcp' }), rule('allow', '127.0.0.1', [])], hosts: { 'smtp.test': ['127.0.0.1'] } },
       { timeouts: { firstByteMs: 150 } },
     );
     try {
@@ -287,7 +287,7 @@ describe('raw TCP', () => {
   });
 
   it('reload closes every open flow; new flows use the new policy', async () => {
-    const policy = { rules: [rule('allow', 'db.test', [echoPort], { protocol: 'tcp' }), rule('allow', '127.0.0.1', [1])], hosts: { 'db.test': ['127.0.0.1'] } };
+    const policy = { rules: [rule('allow', 'db.test', [echoPort], { protocol: 'tcp' }), rule('allow', '127.0.0.1', [])], hosts: { 'db.test': ['127.0.0.1'] } };
     const tp = await startProxy(policy);
     try {
       const addr = await syntheticFor(tp.socketPath, 'db.test');
@@ -302,7 +302,7 @@ describe('raw TCP', () => {
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(tp.proxy.stats().flowsActive, 4);
       const closed = open.map((s) => new Promise((r) => (s.once('end', r), s.once('close', r))));
-      tp.proxy.reload({ rules: [rule('allow', '127.0.0.1', [1])], hosts: {} });
+      tp.proxy.reload({ rules: [rule('allow', '127.0.0.1', [])], hosts: {} });
       await Promise.all(closed);
       const reloadRec = tp.records.find((r) => r.type === 'net.reload')!;
       assert.equal(reloadRec.data.closedFlows, 4);
@@ -354,7 +354,7 @@ describe('robustness', () => {
 
   it('200 concurrent flows (spliced TLS), each with its own record', async () => {
     const srv = await echoHeaders();
-    const tp = await startProxy({ rules: [rule('allow', 'api.test', [srv.port]), rule('allow', '127.0.0.1', [1])], hosts: { 'api.test': ['127.0.0.1'] } });
+    const tp = await startProxy({ rules: [rule('allow', 'api.test', [srv.port]), rule('allow', '127.0.0.1', [])], hosts: { 'api.test': ['127.0.0.1'] } });
     try {
       const { upstreamCa } = await import('./helpers.ts');
       const ca = (await upstreamCa()).caPem;
@@ -389,7 +389,7 @@ describe('robustness', () => {
     });
     await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
     const port = (raw.address() as net.AddressInfo).port;
-    const tp = await startProxy({ rules: [rule('allow', 'raw.test', [port]), rule('allow', '127.0.0.1', [1])], hosts: { 'raw.test': ['127.0.0.1'] } });
+    const tp = await startProxy({ rules: [rule('allow', 'raw.test', [port]), rule('allow', '127.0.0.1', [])], hosts: { 'raw.test': ['127.0.0.1'] } });
     try {
       const addr = await syntheticFor(tp.socketPath, 'raw.test');
       const s = await openFlow(tp.socketPath, addr, port);

@@ -91,7 +91,7 @@ for (const mode of ['tls', 'http'] as const) {
           rule('allow', 'api.test', p, { methods: ['POST', 'PUT'], paths: ['/echo'] }),
           rule('allow', 'api.test', p, { methods: ['GET'], paths: ['/ws'] }),
           rule('ask', 'api.test', p, { paths: ['/v1/ask'] }),
-          rule('allow', '127.0.0.1', [1]),
+          rule('allow', '127.0.0.1', []),
         ],
         hosts: { 'api.test': ['127.0.0.1'] },
       });
@@ -360,7 +360,7 @@ describe('HTTP relay: close-delimited responses and explicit-mode TLS', () => {
     });
     await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
     const port = (raw.address() as net.AddressInfo).port;
-    const tp = await startProxy({ rules: [rule('allow', 'raw.test', [port]), rule('allow', '127.0.0.1', [1])], hosts: { 'raw.test': ['127.0.0.1'] } });
+    const tp = await startProxy({ rules: [rule('allow', 'raw.test', [port]), rule('allow', '127.0.0.1', [])], hosts: { 'raw.test': ['127.0.0.1'] } });
     try {
       const s = await openFlow(tp.socketPath, await syntheticFor(tp.socketPath, 'raw.test'), port);
       const out = (await exchange(s, 'GET / HTTP/1.1\r\nHost: raw.test\r\n\r\n')).toString('latin1');
@@ -375,7 +375,7 @@ describe('HTTP relay: close-delimited responses and explicit-mode TLS', () => {
 
   it('CONNECT then terminated TLS: requests judged inside the tunnel', async () => {
     const srv = await fakeServer((req, res) => res.end(`in ${req.url}`), { name: 'api.test' });
-    const tp = await startProxy({ rules: [rule('allow', 'api.test', [srv.port], { paths: ['/in'] }), rule('allow', '127.0.0.1', [1])], hosts: { 'api.test': ['127.0.0.1'] } });
+    const tp = await startProxy({ rules: [rule('allow', 'api.test', [srv.port], { paths: ['/in'] }), rule('allow', '127.0.0.1', [])], hosts: { 'api.test': ['127.0.0.1'] } });
     try {
       const s = await openExplicit(tp.socketPath);
       assert.equal((await connectThrough(s, `api.test:${srv.port}`)).status, 200);
@@ -394,7 +394,7 @@ describe('HTTP relay: close-delimited responses and explicit-mode TLS', () => {
 
   it('a client that offers only h2 cannot terminate (ALPN is pinned to http/1.1)', async () => {
     const srv = await fakeServer((_req, res) => res.end('x'), { name: 'api.test' });
-    const tp = await startProxy({ rules: [rule('allow', 'api.test', [srv.port], { paths: ['/'] }), rule('allow', '127.0.0.1', [1])], hosts: { 'api.test': ['127.0.0.1'] } });
+    const tp = await startProxy({ rules: [rule('allow', 'api.test', [srv.port], { paths: ['/'] }), rule('allow', '127.0.0.1', [])], hosts: { 'api.test': ['127.0.0.1'] } });
     try {
       const s = await openFlow(tp.socketPath, await syntheticFor(tp.socketPath, 'api.test'), srv.port);
       let refused: boolean;
@@ -426,7 +426,7 @@ describe('HTTP relay: connection handling', () => {
       res.setHeader('Content-Length', body.length);
       res.end(body);
     }, { name: 'api.test' });
-    tp = await startProxy({ rules: [rule('allow', 'api.test', [srv.port], { paths: ['/'] }), rule('allow', 'b.test', [srv.port], { paths: ['/'] }), rule('allow', '127.0.0.1', [1])], hosts: { 'api.test': ['127.0.0.1'], 'b.test': ['127.0.0.1'] } });
+    tp = await startProxy({ rules: [rule('allow', 'api.test', [srv.port], { paths: ['/'] }), rule('allow', 'b.test', [srv.port], { paths: ['/'] }), rule('allow', '127.0.0.1', [])], hosts: { 'api.test': ['127.0.0.1'], 'b.test': ['127.0.0.1'] } });
   });
   after(async () => {
     await tp.close();
@@ -454,7 +454,7 @@ describe('HTTP relay: connection handling', () => {
 
   it('explicit mode: absolute-form requests to two hosts on one connection are each judged and routed', async () => {
     const plain = await fakeServer((req, res) => res.end(`plain ${req.headers.host}`), { tls: false });
-    const tp2 = await startProxy({ rules: [rule('allow', 'a.test', [plain.port]), rule('allow', 'b.test', [plain.port], { methods: ['POST'] }), rule('allow', '127.0.0.1', [1])], hosts: { 'a.test': ['127.0.0.1'], 'b.test': ['127.0.0.1'] } });
+    const tp2 = await startProxy({ rules: [rule('allow', 'a.test', [plain.port]), rule('allow', 'b.test', [plain.port], { methods: ['POST'] }), rule('allow', '127.0.0.1', [])], hosts: { 'a.test': ['127.0.0.1'], 'b.test': ['127.0.0.1'] } });
     try {
       const s = await openExplicit(tp2.socketPath);
       const p = readResponses(s, 3);
@@ -476,7 +476,7 @@ describe('HTTP relay: connection handling', () => {
   });
 
   it('a throwing audit callback never breaks a flow (counted in stats)', async () => {
-    const tp3 = await startProxy({ rules: [rule('allow', 'api.test', [srv.port], { paths: ['/'] }), rule('allow', '127.0.0.1', [1])], hosts: { 'api.test': ['127.0.0.1'] } }, {
+    const tp3 = await startProxy({ rules: [rule('allow', 'api.test', [srv.port], { paths: ['/'] }), rule('allow', '127.0.0.1', [])], hosts: { 'api.test': ['127.0.0.1'] } }, {
       audit: () => {
         throw new Error('disk full');
       },

@@ -37,6 +37,8 @@ describe('flow identity', () => {
         rule('allow', 'other.test', [api.port], { paths: ['/'] }),
         rule('allow', 'web.test', [web.port]),
         rule('allow', '127.0.0.1', [ipSrv.port], { paths: ['/'] }),
+        // The loopback exception for the named servers' ports (exceptions are per port).
+        rule('allow', '127.0.0.1', [api.port, web.port], { paths: ['/exception-only'] }),
       ],
       hosts: { 'api.test': ['127.0.0.1'], 'other.test': ['127.0.0.1'], 'web.test': ['127.0.0.1'] },
     });

@@ -92,7 +92,7 @@ describe('100 MB byte-exact', { timeout: 240_000 }, () => {
       res.end('?');
     });
     tp = await startProxy({
-      rules: [rule('allow', 'splice.test', [srv.port]), rule('allow', 'api.test', [srv.port], { paths: ['/big-chunked', '/big-length', '/upload'] }), rule('allow', '127.0.0.1', [1])],
+      rules: [rule('allow', 'splice.test', [srv.port]), rule('allow', 'api.test', [srv.port], { paths: ['/big-chunked', '/big-length', '/upload'] }), rule('allow', '127.0.0.1', [])],
       hosts: { 'splice.test': ['127.0.0.1'], 'api.test': ['127.0.0.1'] },
     });
     addrSplice = await syntheticFor(tp.socketPath, 'splice.test');
