@@ -7,6 +7,8 @@ import { hostname, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CordonError, EXIT } from '../errors.ts';
 import { hostPaths } from '../paths.ts';
+import { loadPolicy } from '../policy/load.ts';
+import { resolverWrapper, startAttackers, writeBatteryPolicy, type Attackers } from '../selftest/attacker.ts';
 import { createFixture } from '../selftest/fixture.ts';
 import { PROBES } from '../selftest/probes/index.ts';
 import { CLASS_TITLES, renderHtml, summarize, type ReportMeta } from '../selftest/report.ts';
@@ -65,10 +67,27 @@ export async function cmdSelftest(o: SelftestOptions): Promise<number> {
   };
   if (!o.json) process.stderr.write(`cordon selftest: ${probes.length} probes, each in a fresh session (policy: ${existsSync(userPolicy) ? userPolicy : 'built-in default'})\n`);
 
+  // Network probes need endpoints: "attackers" that must never hear a byte,
+  // and legit servers the battery overlay allows. With network.mode none the
+  // user's policy is tested as it is (nothing may leave at all).
+  const loaded = await loadPolicy({ paths: hostPaths(fixture.env), env: fixture.env, noCache: true }).catch(() => null);
+  const networkMode = loaded?.policy.network.mode ?? 'none';
+  fixture.networkMode = networkMode;
+  let cordon = [process.execPath, join(paths.install, 'dist', 'cordon.mjs')];
+  let overlay: string | undefined;
+  let attackers: Attackers | null = null;
+  const needsNetwork = probes.some((p) => ![13, 14, 15].includes(p.class));
   let results: ProbeResult[];
   try {
-    results = await runBattery({ fixture, cordon: [process.execPath, join(paths.install, 'dist', 'cordon.mjs')], probes, onProgress: progress });
+    if (needsNetwork) {
+      attackers = await startAttackers({ dir: fixture.root });
+      fixture.attackers = attackers;
+      if (networkMode === 'proxy') overlay = writeBatteryPolicy(attackers, join(fixture.root, 'selftest-overlay.yaml'), { node: process.execPath });
+      cordon = resolverWrapper(attackers, fixture.root, cordon);
+    }
+    results = await runBattery({ fixture, cordon, probes, onProgress: progress, ...(overlay ? { policyFile: overlay } : {}) });
   } finally {
+    await attackers?.close();
     if (!o.keep) rmSync(fixture.root, { recursive: true, force: true });
   }
   const sum = summarize(results);
@@ -80,7 +99,7 @@ export async function cmdSelftest(o: SelftestOptions): Promise<number> {
     kernel: release(),
     backend: o.backend ?? 'bwrap',
     policySources: existsSync(userPolicy) ? [userPolicy] : [],
-    policyHash: null,
+    policyHash: loaded?.hash ?? null,
     checks: (await collectChecks()).map((c) => ({ id: c.id, title: c.title, status: c.status, detail: c.detail })),
   };
   if (o.report) {

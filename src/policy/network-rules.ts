@@ -19,7 +19,7 @@ export function compileNetworkRule(input: NetworkRuleInput, index: number, origi
     });
   }
   const protocol = input.protocol ?? 'http';
-  if (protocol === 'tcp' && (normalized.wildcard || input.ports === undefined)) {
+  if (protocol === 'tcp' && (normalized.wildcard || input.ports === undefined || input.ports === 'all')) {
     throw new CordonError('CORDON_POLICY_INVALID', `network.rules[${index}]: a tcp rule needs an exact host and explicit ports`, {
       detail: { file: origin.source, line: origin.line, field: `network.rules[${index}]` },
     });
@@ -35,7 +35,7 @@ export function compileNetworkRule(input: NetworkRuleInput, index: number, origi
     // Allow rules name their ports (80 and 443 by default); deny and ask rules
     // cover every port unless they say otherwise: narrowing must not leak
     // through a port nobody thought of.
-    ports: input.ports ?? (decision === 'allow' ? [80, 443] : []),
+    ports: input.ports === 'all' ? [] : (input.ports ?? (decision === 'allow' ? [80, 443] : [])),
     methods: input.methods ?? null,
     paths: input.paths ?? null,
     maxBodyBytes: input.maxBodyBytes === undefined ? null : parseSize(input.maxBodyBytes)!,

@@ -122,7 +122,12 @@ export const NetworkRuleSchema = z
     allow: doc(z.string().min(1), 'closed', `Allow flows to this host: ${HOST_PATTERN_HELP}.`).optional(),
     deny: doc(z.string().min(1), 'open', `Deny flows to this host: ${HOST_PATTERN_HELP}.`).optional(),
     ask: doc(z.string().min(1), 'closed', 'Ask a human (approvals; not yet available: decides as deny).').optional(),
-    ports: doc(z.array(z.number().int().min(1).max(65535)).min(1), 'open', 'Destination ports the rule covers.', 'allow: [80, 443]; deny and ask: every port').optional(),
+    ports: doc(
+      z.union([z.array(z.number().int().min(1).max(65535)).min(1), z.literal('all')]),
+      'open',
+      'Destination ports the rule covers, or "all".',
+      'allow: [80, 443]; deny and ask: all',
+    ).optional(),
     methods: doc(z.array(z.string().regex(/^[A-Z]+$/, 'expected an upper-case HTTP method')).min(1), 'open', 'HTTP methods the rule covers (needs TLS termination for HTTPS).', 'all').optional(),
     paths: doc(
       z.array(z.string().startsWith('/', 'paths start with "/"')).min(1),

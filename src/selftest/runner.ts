@@ -86,6 +86,16 @@ function summarize(r: AuditRecord): string {
       return `exit ${String(d.status)}`;
     case 'workspace.quarantine':
       return `quarantined ${String(d.path)}`;
+    case 'net.request':
+      return `${String(d.decision)} ${String(d.method)} ${String(d.host)}:${String(d.port)}${String(d.path ?? '')}${d.reason ? ` (${String(d.reason)})` : ''}`;
+    case 'net.flow':
+      return `${String(d.decision)} ${String(d.mode)} flow to ${String(d.host ?? d.original)}:${String(d.port ?? '')}${d.reason ? ` (${String(d.reason)})` : ''}`;
+    case 'dns.query':
+      return `${String(d.decision)} ${String(d.type)} ${String(d.name)} -> ${String(d.rcode)}`;
+    case 'cred.leak':
+    case 'cred.canary':
+    case 'cred.refused':
+      return `${r.type.slice(5)}: ${String(d.reason ?? d.secretName ?? '')}`;
     default:
       return Object.keys(d).slice(0, 4).join(', ');
   }
