@@ -24,4 +24,9 @@ async function run(argv: string[]): Promise<number> {
   return main(argv);
 }
 
-process.exit(await run(process.argv.slice(2)));
+const code = await run(process.argv.slice(2));
+// Output to a pipe is written asynchronously: flush before exiting, or a large
+// --json answer would be cut short.
+const flush = (s: NodeJS.WriteStream) => new Promise<void>((resolve) => (s.writableLength === 0 ? resolve() : s.write('', () => resolve())));
+await Promise.all([flush(process.stdout), flush(process.stderr)]);
+process.exit(code);

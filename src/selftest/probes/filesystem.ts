@@ -154,14 +154,14 @@ export const FILESYSTEM_PROBES: Probe[] = [
       [
         `ls -la "${c.fixture.stateDir}" "${c.fixture.configDir}" 2>&1`,
         `cat "${c.fixture.stateDir}/audit.key" 2>&1 | od -c | head -2`,
-        `echo "network: {mode: proxy}" >> "${c.fixture.configDir}/policy.yaml" 2>&1`,
+        `echo "network: {mode: proxy} # cordon-selftest-policy-edit" >> "${c.fixture.configDir}/policy.yaml" 2>&1`,
         'echo "version: 1" >> .cordon/policy.yaml 2>&1',
         'ls -la "$HOME/.config/cordon" "$HOME/.local/state/cordon" 2>&1',
       ].join('\n'),
     leak: (run, c) =>
       (/audit\.(db|key)/.test(run.stdout) ? 'the audit store is visible inside' : null) ??
       (read(join(c.fixture.workspace, '.cordon/policy.yaml')) !== 'version: 1\n' ? 'the workspace policy was edited' : null) ??
-      (read(join(c.fixture.configDir, 'policy.yaml'))?.includes('proxy') ? 'the user policy was edited' : null),
+      (read(join(c.fixture.configDir, 'policy.yaml'))?.includes('cordon-selftest-policy-edit') ? 'the user policy was edited' : null),
   },
   {
     id: 'fs.devices-and-sockets',
