@@ -104,7 +104,7 @@ export async function benchInjection(requests = 500): Promise<Record<string, unk
   const dir = mkdtempSync(join(tmpdir(), 'cordon-bench-inject-'));
   const rule = (host: string, port: number, index: number): NetworkRule => ({ decision: 'allow', host, ports: [port], methods: null, paths: ['/'], maxBodyBytes: null, protocol: 'http', index });
   const policy = {
-    rules: [rule('bound.test', bound.port, 0), rule('other.test', other.port, 1), rule('127.0.0.1', 1, 2)],
+    rules: [rule('bound.test', bound.port, 0), rule('other.test', other.port, 1), { ...rule('127.0.0.1', 1, 2), ports: [bound.port, other.port] }],
     hosts: { 'bound.test': ['127.0.0.1'], 'other.test': ['127.0.0.1'] },
   };
   const real = `sk-ant-api03-${'R'.repeat(95)}`;

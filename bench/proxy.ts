@@ -145,7 +145,7 @@ export async function benchProxy(options: ProxyBenchOptions = {}): Promise<Proxy
   const proxy = createSessionProxy({
     sessionId: 'bench',
     policy: {
-      rules: [rule('splice.test', {}, 0), rule('api.test', { paths: ['/'] }, 1), rule('127.0.0.1', { ports: [1] }, 2)],
+      rules: [rule('splice.test', {}, 0), rule('api.test', { paths: ['/'] }, 1), rule('127.0.0.1', { ports: [] }, 2)],
       hosts: { 'splice.test': ['127.0.0.1'], 'api.test': ['127.0.0.1'] },
     },
     audit: () => {},

@@ -3,7 +3,7 @@
 // Targets are checked and reported here, never asserted in tests.
 //
 //   npm run bench                 everything
-//   npm run bench -- startup      one section (startup | proxy)
+//   npm run bench -- startup      one section (startup | proxy | injection | egress)
 //   npm run bench -- --json       machine-readable
 
 import { benchStartup } from './startup.ts';
@@ -44,17 +44,33 @@ if (want('startup')) {
 }
 
 if (want('proxy')) {
-  let mod: { benchProxy?: () => Promise<unknown> } | null = null;
-  try {
-    mod = (await import('./proxy.ts')) as { benchProxy?: () => Promise<unknown> };
-  } catch {
-    mod = null;
+  progress('proxy alone, over its Unix socket (100 MB transfers, latency, concurrency, truncation)...');
+  const { benchProxy } = await import('./proxy.ts');
+  const r = (await benchProxy()) as unknown as Record<string, any>;
+  out.proxy = r;
+  table(
+    `Proxy alone: ${r.sizeMB} MB HTTPS download (same run)`,
+    ['path', 'MB/s', 'x direct'],
+    [
+      ['direct', r.throughputMBps.direct, 1],
+      ['spliced', r.throughputMBps.spliced, r.throughputRatio.spliced],
+      ['terminated', r.throughputMBps.terminated, r.throughputRatio.terminated],
+    ],
+  );
+  table('Proxy alone: added latency of a fresh small request (ms)', ['path', 'p50', 'p99'], Object.entries(r.addedLatencyMs as Record<string, { p50: number; p99: number }>).map(([k, v]) => [k, v.p50, v.p99]));
+}
+
+if (want('injection')) {
+  progress('credential injection (500 interleaved keep-alive requests per case)...');
+  const { benchInjection } = await import('./injection.ts');
+  const r = (await benchInjection()) as Record<string, any>;
+  out.injection = r;
+  const rows: (string | number)[][] = [];
+  for (const k of ['get', 'post4k']) {
+    const v = r[k] as Record<string, { p50: number; p99: number }>;
+    for (const n of ['baseline', 'scanned', 'injected', 'addedByScanOnly', 'addedByInjection']) if (v[n]) rows.push([k, n, v[n]!.p50, v[n]!.p99]);
   }
-  if (mod?.benchProxy) {
-    progress('proxy (100 MB transfers, latency, concurrency, truncation)...');
-    out.proxy = await mod.benchProxy();
-    if (!json) process.stdout.write(`\nProxy\n${JSON.stringify(out.proxy, null, 2)}\n`);
-  }
+  table('Credential injection on a terminated flow vs the same flow without an inspector (ms)', ['request', 'case', 'p50', 'p99'], rows);
 }
 
 if (want('egress')) {
