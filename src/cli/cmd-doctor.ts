@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { EXIT } from '../errors.ts';
+import { canAccess } from '../fs-access.ts';
 import { hostPaths } from '../paths.ts';
 import { bwrapChecks } from '../sandbox/bwrap/checks.ts';
 import type { PrereqCheck } from '../sandbox/prereq.ts';
@@ -61,14 +62,7 @@ function cgroupCheck(): PrereqCheck {
   };
 }
 
-function writable(p: string): boolean {
-  try {
-    accessSync(p, constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const writable = (p: string) => canAccess(p, 'write');
 
 function kvmCheck(): PrereqCheck {
   if (!existsSync('/dev/kvm')) return { id: 'kvm', title: '/dev/kvm', status: 'missing', detail: 'no /dev/kvm (needed by the vm backend only)', fix: 'enable virtualisation in firmware, load kvm_intel/kvm_amd, add yourself to the kvm group', required: false };

@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { CordonError } from '../errors.ts';
+import { canAccess } from '../fs-access.ts';
 import type { PrereqCheck } from '../sandbox/prereq.ts';
 
 /**
@@ -66,14 +67,7 @@ function findTool(name: string): string | null {
   return null;
 }
 
-function executable(path: string): boolean {
-  try {
-    accessSync(path, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const executable = (path: string) => canAccess(path, 'exec');
 
 interface Tools {
   netcap: string;
@@ -109,19 +103,17 @@ export function capturePlan(opts: { installDir: string; proxySocket: string }): 
   }
   const t = tools(opts.installDir);
   const prefix = [t.netcap, '--proxy-socket', proxySocket, '--ip-tool', t.ip, '--nft-tool', t.nft, '--'];
-  const proxyUrl = `http://${SYNTHETIC.proxy.address}:${SYNTHETIC.proxy.port}`;
+  return { wrap: (argv) => [...prefix, ...argv], resolver: SYNTHETIC.resolver, proxyUrl: PROXY_URL, env: proxyEnv() };
+}
+
+export const PROXY_URL = `http://${SYNTHETIC.proxy.address}:${SYNTHETIC.proxy.port}`;
+
+/** The proxy variables proxy-aware clients in the sandbox get. */
+export function proxyEnv(): Record<string, string> {
   const noProxy = 'localhost,127.0.0.1,::1';
-  const env: Record<string, string> = {
-    HTTP_PROXY: proxyUrl,
-    HTTPS_PROXY: proxyUrl,
-    ALL_PROXY: proxyUrl,
-    http_proxy: proxyUrl,
-    https_proxy: proxyUrl,
-    all_proxy: proxyUrl,
-    NO_PROXY: noProxy,
-    no_proxy: noProxy,
-  };
-  return { wrap: (argv) => [...prefix, ...argv], resolver: SYNTHETIC.resolver, proxyUrl, env };
+  const env: Record<string, string> = { NO_PROXY: noProxy, no_proxy: noProxy };
+  for (const name of ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY']) env[name] = env[name.toLowerCase()] = PROXY_URL;
+  return env;
 }
 
 /**

@@ -4,6 +4,7 @@
 // and only has to realise it. It must fail closed: if any part of the spec
 // cannot be enforced, `start` throws instead of running with less.
 
+import type { EffectivePolicy } from '../policy/types.ts';
 import type { PrereqCheck } from './prereq.ts';
 
 /** One filesystem operation, applied in order (later entries cover earlier ones). */
@@ -15,14 +16,8 @@ export type MountSpec =
   | { kind: 'proc'; dest: string }
   | { kind: 'dev'; dest: string };
 
-export interface ResolvedLimits {
-  processes: number | null;
-  memoryBytes: number | null;
-  cpuTimeMs: number | null;
-  fileSizeBytes: number | null;
-  openFiles: number | null;
-  timeoutMs: number | null;
-}
+/** The policy's limits, after CLI overrides (--timeout). */
+export type ResolvedLimits = EffectivePolicy['limits'];
 
 export type NetworkPlan =
   /** Own network namespace with loopback only. */

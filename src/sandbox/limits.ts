@@ -7,9 +7,10 @@
 // Hits are read back after the session: cgroup event counters for memory and
 // processes, the killing signal of the main command for CPU time and file size.
 
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CordonError } from '../errors.ts';
+import { canAccess } from '../fs-access.ts';
 import type { ExitInfo, LimitHit, ResolvedLimits } from './backend.ts';
 
 export interface LimitSetup {
@@ -182,14 +183,7 @@ function v2Mount(): string | null {
   return null;
 }
 
-function writable(p: string): boolean {
-  try {
-    accessSync(p, constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const writable = (p: string) => canAccess(p, 'write');
 
 /** A cgroup for the session, or null when none can be made here. */
 function createCgroup(sessionId: string): CgroupInfo | null {

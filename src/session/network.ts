@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CordonError } from '../errors.ts';
-import { capturePlan, SYNTHETIC } from '../netcap/capture.ts';
+import { capturePlan, proxyEnv, SYNTHETIC } from '../netcap/capture.ts';
 import { expandHostPath, type HostPaths } from '../paths.ts';
 import type { EffectivePolicy } from '../policy/types.ts';
 import { createSessionCa, createSessionProxy, type Inspector, type ProxyPolicy, type SessionProxy } from '../proxy/index.ts';
@@ -31,16 +31,8 @@ export const SANDBOX_RESOLVER = SYNTHETIC.resolver;
 
 /** The variables a proxied sandbox gets: proxy settings and CA locations. Static. */
 export function sandboxNetworkEnv(): Record<string, string> {
-  const proxyUrl = `http://${SYNTHETIC.proxy.address}:${SYNTHETIC.proxy.port}`;
   return {
-    HTTP_PROXY: proxyUrl,
-    HTTPS_PROXY: proxyUrl,
-    ALL_PROXY: proxyUrl,
-    http_proxy: proxyUrl,
-    https_proxy: proxyUrl,
-    all_proxy: proxyUrl,
-    NO_PROXY: 'localhost,127.0.0.1,::1',
-    no_proxy: 'localhost,127.0.0.1,::1',
+    ...proxyEnv(),
     // Tools that read their own variable instead of the system bundle.
     SSL_CERT_FILE: BUNDLE_PATH,
     CURL_CA_BUNDLE: BUNDLE_PATH,
