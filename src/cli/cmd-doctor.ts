@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { EXIT } from '../errors.ts';
 import { canAccess } from '../fs-access.ts';
+import { netcapChecks } from '../netcap/capture.ts';
 import { hostPaths } from '../paths.ts';
 import { bwrapChecks } from '../sandbox/bwrap/checks.ts';
 import type { PrereqCheck } from '../sandbox/prereq.ts';
@@ -21,15 +22,6 @@ function nodeCheck(): PrereqCheck {
   return major >= 22
     ? { id: 'node', title: 'Node.js LTS', status: 'works', detail: `v${process.versions.node}`, required: true }
     : { id: 'node', title: 'Node.js LTS', status: 'missing', detail: `v${process.versions.node} is end-of-life`, fix: 'scripts/setup.sh installs Node 24 into the checkout', required: true };
-}
-
-function nftCheck(): PrereqCheck {
-  const v = run('nft', ['--version']);
-  if (!v.ok) return { id: 'nftables', title: 'nftables', status: 'missing', detail: 'nft not found (needed for network capture)', fix: `${APT} nftables`, required: false };
-  const ns = run('unshare', ['--user', '--map-root-user', '--net', 'nft', 'add table ip cordon_probe']);
-  return ns.ok
-    ? { id: 'nftables', title: 'nftables', status: 'works', detail: `${v.out}; rules can be set in an unprivileged network namespace`, required: false }
-    : { id: 'nftables', title: 'nftables', status: 'missing', detail: `${v.out}; cannot set rules in a user+net namespace: ${ns.out}`, fix: 'enable unprivileged user namespaces and the nf_tables module', required: false };
 }
 
 function cgroupCheck(): PrereqCheck {
@@ -83,7 +75,9 @@ function runscCheck(): PrereqCheck {
 
 export async function collectChecks(): Promise<PrereqCheck[]> {
   const paths = hostPaths();
-  return [nodeCheck(), ...(await bwrapChecks(paths.install, 'bwrap')), cgroupCheck(), nftCheck(), kvmCheck(), runscCheck()];
+  // Network capture is only needed with network.mode: proxy (the default is loopback only).
+  const capture = netcapChecks({ installDir: paths.install }).map((c) => ({ ...c, required: false, title: c.id === 'netcap' ? 'network capture (proxy mode)' : c.title }));
+  return [nodeCheck(), ...(await bwrapChecks(paths.install, 'bwrap')), cgroupCheck(), ...capture, kvmCheck(), runscCheck()];
 }
 
 export async function cmdDoctor(o: { json?: boolean }): Promise<number> {
@@ -93,10 +87,11 @@ export async function cmdDoctor(o: { json?: boolean }): Promise<number> {
     printJson({ ok, checks });
     return ok ? EXIT.ok : EXIT.failed;
   }
+  const w = Math.max(...checks.map((c) => c.title.length));
   for (const c of checks) {
     const mark = c.status === 'works' ? style.green('works   ') : c.status === 'degraded' ? style.yellow('degraded') : c.required ? style.red('MISSING ', process.stdout) : style.yellow('missing ');
-    process.stdout.write(`${mark} ${c.title.padEnd(22)} ${c.detail}\n`);
-    if (c.fix && c.status !== 'works') process.stdout.write(`         ${''.padEnd(22)} ${style.dim('fix:')} ${c.fix}\n`);
+    process.stdout.write(`${mark} ${c.title.padEnd(w)}  ${c.detail}\n`);
+    if (c.fix && c.status !== 'works') process.stdout.write(`         ${''.padEnd(w)}  ${style.dim('fix:')} ${c.fix}\n`);
   }
   process.stdout.write(ok ? `\n${style.green('cordon run can contain agents on this machine.')}\n` : `\n${style.red('cordon run will refuse to start until the MISSING items are fixed.', process.stdout)}\n`);
   return ok ? EXIT.ok : EXIT.failed;
