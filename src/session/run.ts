@@ -20,11 +20,11 @@ import { emptySources, planMounts, resolveWorkspace, type MountPlan } from '../s
 import { removePlaceholders, sweepProtected } from '../sandbox/protect.ts';
 import { createBackend } from '../sandbox/registry.ts';
 import type { SessionCredentials } from '../broker/types.ts';
-import { issueSessionCredentials, plantFiles } from './credentials.ts';
 import { startControl, type ControlServer } from './control.ts';
 import { newSessionId } from './ids.ts';
-import { sandboxNetworkEnv, SANDBOX_RESOLVER, startSessionNetwork, type SessionNetwork } from './network.ts';
-import { watchPolicy, type PolicyWatcher } from './policy-watch.ts';
+import { sandboxNetworkEnv, SANDBOX_RESOLVER } from './network-env.ts';
+import type { SessionNetwork } from './network.ts';
+import type { PolicyWatcher } from './policy-watch.ts';
 import { createSessionDir, procStartTime, removeSessionDir, sweepDeadSessions, writeJournal } from './journal.ts';
 
 export interface RunOptions {
@@ -104,6 +104,8 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     // sandbox gets placeholders (variables now, files with the mounts).
     const { bindings, canaries } = policy.credentials;
     if (!opts.dryRun && (bindings.length > 0 || canaries.length > 0)) {
+      // Loaded only when needed: the vault and broker cost start-up time.
+      const { issueSessionCredentials } = await import('./credentials.ts');
       creds.current = await issueSessionCredentials({ sessionId, bindings, canaries, stateDir: paths.state, home, audit: (type, data) => openAudit().append(sessionId, type, data) });
       Object.assign(envResult.env, creds.current.env());
       trace('credentials issued');
@@ -143,6 +145,7 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
       });
     }
     if (proxyMode && !opts.dryRun) {
+      const { startSessionNetwork } = await import('./network.ts');
       network = await startSessionNetwork({
         sessionId,
         sessionDir,
@@ -157,7 +160,7 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     const empty = emptySources(cacheDir);
     const initBinary = nativeBinary(paths.install, 'cordon-init');
     trace('etc built');
-    const planted = creds.current ? plantFiles(sessionDir, creds.current.files()) : [];
+    const planted = creds.current ? (await import('./credentials.ts')).plantFiles(sessionDir, creds.current.files()) : [];
     plan = planMounts({ policy, paths, workspace, home, sessionDir, empty, etc, initBinary, env, extraMounts: [...(network?.mounts ?? []), ...planted] });
     trace('mounts planned');
     writeJournal(sessionDir, {
@@ -242,6 +245,7 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     const relay = installSignalRelay(running, tty);
     if (network) {
       const net = network;
+      const { watchPolicy } = await import('./policy-watch.ts');
       watcher = watchPolicy({
         paths,
         policyFile: opts.policyFile,
