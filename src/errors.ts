@@ -78,13 +78,17 @@ export class CordonError extends Error {
   }
 }
 
+/**
+ * By shape, not by class: `cordon run` loads some modules from a second
+ * bundle (see scripts/build.ts), whose CordonError is another class object.
+ */
 export function isCordonError(e: unknown): e is CordonError {
-  return e instanceof CordonError;
+  return e instanceof CordonError || (e instanceof Error && e.name === 'CordonError' && typeof (e as unknown as { code?: unknown }).code === "string" && Object.hasOwn(exitFor, (e as unknown as { code: string }).code));
 }
 
 /** Wrap anything thrown into a CordonError without losing the original. */
 export function asCordonError(e: unknown, fallback: ErrorCode = 'CORDON_INTERNAL'): CordonError {
-  if (e instanceof CordonError) return e;
+  if (isCordonError(e)) return e;
   const message = e instanceof Error ? e.message : String(e);
   return new CordonError(fallback, message, { cause: e });
 }

@@ -100,7 +100,7 @@ export async function readSecretValue(name: string, o: SecretValueOptions): Prom
       if (st.size > MAX_VALUE_BYTES + 1) throw secretError(`${file} is larger than ${MAX_VALUE_BYTES} bytes`, 'too-large', undefined, name);
       buffer = await readFile(file);
     } catch (e) {
-      if (e instanceof CordonError) throw e;
+      if (isCordonError(e)) throw e;
       throw secretError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? 'read failed'}`, 'io', undefined, name);
     }
     return finish(name, buffer, !o.raw, file);

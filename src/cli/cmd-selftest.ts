@@ -9,7 +9,7 @@ import { CordonError, EXIT } from '../errors.ts';
 import { hostPaths } from '../paths.ts';
 import { loadPolicy } from '../policy/load.ts';
 import { resolverWrapper, startAttackers, writeBatteryPolicy, type Attackers } from '../selftest/attacker.ts';
-import { createFixture } from '../selftest/fixture.ts';
+import { addTestCredential, createFixture } from '../selftest/fixture.ts';
 import { PROBES } from '../selftest/probes/index.ts';
 import { CLASS_TITLES, renderHtml, summarize, type ReportMeta } from '../selftest/report.ts';
 import { bestEvidence, runBattery } from '../selftest/runner.ts';
@@ -73,8 +73,9 @@ export async function cmdSelftest(o: SelftestOptions): Promise<number> {
   const loaded = await loadPolicy({ paths: hostPaths(fixture.env), env: fixture.env, noCache: true }).catch(() => null);
   const networkMode = loaded?.policy.network.mode ?? 'none';
   fixture.networkMode = networkMode;
-  let cordon = [process.execPath, join(paths.install, 'dist', 'cordon.mjs')];
+  let cordon = [process.execPath, join(paths.install, 'dist', 'run.cjs')];
   let overlay: string | undefined;
+  let credentialOverlay: string | undefined;
   let attackers: Attackers | null = null;
   const needsNetwork = probes.some((p) => ![13, 14, 15].includes(p.class));
   let results: ProbeResult[];
@@ -83,9 +84,22 @@ export async function cmdSelftest(o: SelftestOptions): Promise<number> {
       attackers = await startAttackers({ dir: fixture.root });
       fixture.attackers = attackers;
       if (networkMode === 'proxy') overlay = writeBatteryPolicy(attackers, join(fixture.root, 'selftest-overlay.yaml'), { node: process.execPath });
+      // Credential probes (class 11): a random test secret in the fixture's own
+      // vault, bound by a second overlay (the rest of the battery keeps the first).
+      if (networkMode === 'proxy' && probes.some((p) => p.credentials)) {
+        const credentials = await addTestCredential(fixture);
+        credentialOverlay = writeBatteryPolicy(attackers, join(fixture.root, 'selftest-overlay-credentials.yaml'), { node: process.execPath, credentials });
+      }
       cordon = resolverWrapper(attackers, fixture.root, cordon);
     }
-    results = await runBattery({ fixture, cordon, probes, onProgress: progress, ...(overlay ? { policyFile: overlay } : {}) });
+    results = await runBattery({
+      fixture,
+      cordon,
+      probes,
+      onProgress: progress,
+      ...(overlay ? { policyFile: overlay } : {}),
+      ...(credentialOverlay ? { credentialPolicyFile: credentialOverlay } : {}),
+    });
   } finally {
     await attackers?.close();
     if (!o.keep) rmSync(fixture.root, { recursive: true, force: true });

@@ -6,6 +6,10 @@ import module from 'node:module';
 import { join } from 'node:path';
 import { hostPaths } from '../paths.ts';
 
+// Bundled CommonJS dependencies call require() for Node built-ins: one
+// require for the whole bundle (instead of one per chunk).
+(globalThis as { require?: NodeJS.Require }).require ??= module.createRequire(import.meta.url);
+
 const cacheDir = join(hostPaths().state, 'cache', 'v8');
 try {
   mkdirSync(cacheDir, { recursive: true, mode: 0o700 });

@@ -74,8 +74,23 @@ export async function startControl(sessionDir: string, handlers: Record<string, 
   };
 }
 
-/** Send one request to a session's control socket and return its result. */
-export function callControl(sessionDir: string, req: Record<string, unknown>, timeoutMs = 5000): Promise<unknown> {
+/**
+ * Send one request to a session's control socket and return its result. A
+ * session that has just started may not be listening yet: retry for a moment.
+ */
+export async function callControl(sessionDir: string, req: Record<string, unknown>, timeoutMs = 5000): Promise<unknown> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await callOnce(sessionDir, req, timeoutMs);
+    } catch (e) {
+      const code = (e as { detail?: { errno?: string } }).detail?.errno;
+      if (attempt >= 20 || (code !== 'ENOENT' && code !== 'ECONNREFUSED')) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+function callOnce(sessionDir: string, req: Record<string, unknown>, timeoutMs: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const sock = net.connect(controlSocketPath(sessionDir));
     let buf = '';
@@ -101,7 +116,8 @@ export function callControl(sessionDir: string, req: Record<string, unknown>, ti
     });
     sock.on('error', (e) => {
       clearTimeout(timer);
-      reject(new CordonError('CORDON_USAGE', `cannot reach the session (${(e as NodeJS.ErrnoException).code ?? e.message}): is it still running?`));
+      const errno = (e as NodeJS.ErrnoException).code;
+      reject(new CordonError('CORDON_USAGE', `cannot reach the session (${errno ?? e.message}): is it still running?`, { detail: { errno } }));
     });
   });
 }

@@ -20,7 +20,7 @@ import { emptySources, planMounts, resolveWorkspace, type MountPlan } from '../s
 import { removePlaceholders, sweepProtected } from '../sandbox/protect.ts';
 import { createBackend } from '../sandbox/registry.ts';
 import type { SessionCredentials } from '../broker/types.ts';
-import { startControl, type ControlServer } from './control.ts';
+import type { ControlServer } from './control.ts';
 import { newSessionId } from './ids.ts';
 import { sandboxNetworkEnv, SANDBOX_RESOLVER } from './network-env.ts';
 import type { SessionNetwork } from './network.ts';
@@ -129,21 +129,6 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
 
     sessionDir = createSessionDir(paths.runtime, sessionId);
     const cacheDir = join(paths.state, 'cache');
-    if (!opts.dryRun) {
-      control = await startControl(sessionDir, {
-        status: () => ({ sessionId, pid: process.pid, workspace, argv: opts.argv, startedAt: new Date(started).toISOString() }),
-        'credentials.list': () => creds.current?.list() ?? [],
-        'credentials.revoke': (req) => {
-          const credentials = creds.current;
-          if (!credentials) return [];
-          const names = Array.isArray(req.secrets) ? req.secrets.filter((x): x is string => typeof x === 'string') : undefined;
-          const revoked = credentials.revoke(names, 'revoked by the user (cordon token revoke)');
-          audit.append(sessionId, 'cred.revoke', { secrets: revoked, by: 'user' });
-          if (revoked.length) notice(`credentials revoked: ${revoked.join(', ')}`);
-          return revoked;
-        },
-      });
-    }
     if (proxyMode && !opts.dryRun) {
       const { startSessionNetwork } = await import('./network.ts');
       network = await startSessionNetwork({
@@ -231,6 +216,23 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     sweepDeadSessions(paths.runtime);
     sweepStaleCgroups();
     trace('swept stale sessions');
+    {
+      // The control socket serves a running session only: started off the critical path.
+      const { startControl } = await import('./control.ts');
+      control = await startControl(sessionDir!, {
+        status: () => ({ sessionId, pid: process.pid, workspace, argv: opts.argv, startedAt: new Date(started).toISOString() }),
+        'credentials.list': () => creds.current?.list() ?? [],
+        'credentials.revoke': (req) => {
+          const credentials = creds.current;
+          if (!credentials) return [];
+          const names = Array.isArray(req.secrets) ? req.secrets.filter((x): x is string => typeof x === 'string') : undefined;
+          const revoked = credentials.revoke(names, 'revoked by the user (cordon token revoke)');
+          audit.append(sessionId, 'cred.revoke', { secrets: revoked, by: 'user' });
+          if (revoked.length) notice(`credentials revoked: ${revoked.join(', ')}`);
+          return revoked;
+        },
+      });
+    }
 
     // Timeout and signals.
     let timedOut = false;

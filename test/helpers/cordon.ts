@@ -8,7 +8,8 @@ import { join } from 'node:path';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 export const BUNDLE = join(ROOT, 'dist', 'cordon.mjs');
-export const CORDON = [process.execPath, BUNDLE];
+// As users run it: the launcher (run.cjs for `run`, the ES module CLI otherwise).
+export const CORDON = [join(ROOT, 'bin', 'cordon')];
 
 function newest(dir: string): number {
   let t = 0;

@@ -37,7 +37,13 @@ function staticGraph(entry: string): string[] {
 
 before(() => assertFreshBuild());
 
-it('the run fast path statically loads no heavy module', () => {
+it('dist/run.cjs, what `cordon run` loads, contains no heavy module', () => {
+  const text = readFileSync(join(ROOT, 'dist', 'run.cjs'), 'utf8');
+  for (const [what, re] of Object.entries(HEAVY)) assert.doesNotMatch(text, re, `${what} is bundled into run.cjs: import it lazily (scripts/build.ts LAZY)`);
+  assert.match(text, /import\("\.\/lazy\/network\.mjs"\)/, 'the proxy is loaded from the ES module build when needed');
+});
+
+it('the run fast path of the ES module CLI statically loads no heavy module', () => {
   const entry = join(ROOT, 'dist', 'cordon.mjs');
   const fast = /import\("(\.\/chunks\/fast-run-[^"]+)"\)/.exec(readFileSync(entry, 'utf8'));
   assert.ok(fast, 'entry.ts loads the fast path with a dynamic import');
