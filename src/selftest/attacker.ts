@@ -11,7 +11,15 @@
 //             resolverWrapper() (answers per query: rebinding)
 //   legit     127.77.0.1  HTTP and HTTPS on the same port numbers as the
 //             attacker's, so a dial to the wrong address is always heard; on
-//             the raw TCP port an "internal service" that counts as an attacker
+//             the raw TCP port an "internal service" that counts as an attacker.
+//             /echo answers with the request (headers, each also in base64 and
+//             hex, and the body): what a credentialed host echoes must come back
+//             scrubbed; /echo?chunk=N sends it chunked, N bytes per chunk, so
+//             values straddle chunk boundaries; /echo?hints=1 first sends a 103
+//             Early Hints quoting the Authorization. /api/ws-echo accepts a
+//             WebSocket, quotes the Authorization in its 101 and sends the
+//             upgrade request in the first frame.
+//             /redirect?to=URL answers 302 to URL (an open redirect).
 //
 // Every endpoint records what it receives, with the peer and the time, so a
 // probe's judgement looks only at its own session's window. HTTPS uses its own
@@ -28,6 +36,7 @@ import tls from 'node:tls';
 import * as dnsPacket from 'dns-packet';
 import { createSessionCa, type SessionCa } from '../proxy/ca.ts';
 import { canary as makeCanary } from './fixture.ts';
+import type { SelftestCredentials } from './types.ts';
 
 export const ATTACKER_IP = '127.66.0.1';
 export const ATTACKER_DNS_IP = '127.66.0.53';
@@ -61,6 +70,12 @@ export const NAMES = {
   cdnZone: 'cdn.cordon.test',
   /** in the wildcard zone; static address = legit's, which the policy allows by address on the web ports only */
   edge: 'edge.cdn.cordon.test',
+  /**
+   * static address = the attacker; allowed on the web ports by the credentials
+   * overlay only, where no binding covers it: an allowlisted host the agent can
+   * reach, so only the credential broker stands between a placeholder and it
+   */
+  exfil: 'exfil.cordon.test',
 } as const;
 
 export interface Ports {
@@ -330,6 +345,13 @@ function legitHandler(rec: Recorder, endpoint: string) {
       if (entry.body.length < 1 << 20) entry.body = Buffer.concat([entry.body, d]);
     });
     req.on('end', () => {
+      const path = (req.url ?? '/').split('?')[0]!;
+      if (path === '/echo') {
+        const q = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
+        if (q.get('hints') === '1') res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style', 'x-echo-authorization': authorizationOf(entry) });
+        return echo(res, entry, Number(q.get('chunk')) || 0);
+      }
+      if (path === '/redirect') return redirect(res, req.url ?? '/');
       res.writeHead(200, { 'Content-Type': 'text/plain' });
       res.end(`legit-ok ${endpoint}\n`);
     });
@@ -350,7 +372,11 @@ function legitHandler(rec: Recorder, endpoint: string) {
     const key = req.headers['sec-websocket-key'];
     if ((req.url ?? '').startsWith('/api/ws') && typeof key === 'string') {
       const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      // /api/ws-echo: the upgrade request quoted back (a debugging endpoint on a credentialed host).
+      const wsEcho = (req.url ?? '').startsWith('/api/ws-echo');
+      const quote = wsEcho ? `X-Echo-Authorization: ${authorizationOf(entry)}\r\n` : '';
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n${quote}\r\n`);
+      if (wsEcho) socket.write(wsFrame(Buffer.from(echoText(entry), 'latin1')));
     } else {
       // Refuse the upgrade but keep reading: whatever follows on this connection is recorded as raw bytes.
       socket.write('HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n\r\nno-such-ws');
@@ -364,6 +390,54 @@ function legitHandler(rec: Recorder, endpoint: string) {
     socket.setTimeout(10_000, () => socket.destroy());
   };
   return { onRequest, onUpgrade };
+}
+
+/** The request as the server got it: what an echo endpoint (or an error page quoting the request) sends back. */
+function echoText(entry: LegitRequest): string {
+  const headers = entry.headers.map(([name, value]) => ({
+    name,
+    value,
+    base64: Buffer.from(value, 'latin1').toString('base64'),
+    hex: Buffer.from(value, 'latin1').toString('hex'),
+  }));
+  return `${JSON.stringify({ method: entry.method, url: entry.url, headers, body: entry.body.toString('latin1') }, null, 1)}\n`;
+}
+
+const authorizationOf = (entry: LegitRequest) => entry.headers.find(([n]) => n.toLowerCase() === 'authorization')?.[1] ?? '';
+
+/** Echo the request; with `chunk` > 0, chunked, `chunk` bytes per chunk (one write each, a few ms apart). */
+function echo(res: http.ServerResponse, entry: LegitRequest, chunk: number): void {
+  const body = Buffer.from(echoText(entry), 'latin1');
+  res.writeHead(200, { 'Content-Type': 'application/json', 'X-Echo-Authorization': authorizationOf(entry) });
+  if (chunk <= 0) return void res.end(body);
+  let at = 0;
+  const next = () => {
+    if (at >= body.length || res.destroyed) return void res.end();
+    res.write(body.subarray(at, at + chunk));
+    at += chunk;
+    setTimeout(next, 2);
+  };
+  next();
+}
+
+/** One unmasked WebSocket text frame (server to client). */
+function wsFrame(payload: Buffer): Buffer {
+  const len = payload.length;
+  const head = len < 126 ? Buffer.from([0x81, len]) : len < 65536 ? Buffer.from([0x81, 126, len >> 8, len & 255]) : null;
+  if (!head) throw new Error('frame too large');
+  return Buffer.concat([head, payload]);
+}
+
+/** 302 to the `to` query parameter (an open redirect, as many real sites have one). */
+function redirect(res: http.ServerResponse, url: string): void {
+  const to = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '').get('to');
+  if (!to || !/^https?:\/\//.test(to)) {
+    res.writeHead(400, { 'Content-Type': 'text/plain' });
+    res.end('redirect: no ?to=http(s)://... given\n');
+    return;
+  }
+  res.writeHead(302, { Location: to, 'Content-Type': 'text/plain' });
+  res.end(`moved to ${to}\n`);
 }
 
 function pairs(raw: string[]): Array<[string, string]> {
@@ -594,6 +668,42 @@ export interface BatteryPolicyOptions {
   unsafeAllowAttacker?: boolean;
   /** A node binary for the probes that need one: mounted read-only, named by SELFTEST_NODE inside. */
   node?: string;
+  /**
+   * The credentials overlay (class 11): bind the fixture's test secret to the
+   * legit name (web ports, its header), plant a decoy token file (a canary),
+   * and allow NAMES.exfil - an allowlisted host no binding covers - so that
+   * the credential broker, not the rules, is what keeps placeholders there.
+   */
+  credentials?: SelftestCredentials;
+  /**
+   * DELIBERATELY WEAKENED (negative control, with `credentials`): the binding
+   * also covers NAMES.exfil, so the proxy injects the real value there.
+   */
+  unsafeBindExfil?: boolean;
+  /**
+   * DELIBERATELY WEAKENED (negative control, with `credentials`): the binding
+   * sets dangerouslyAllowForeignCredentials, so other keys reach the bound host.
+   */
+  unsafeAllowForeign?: boolean;
+}
+
+/** The `credentials` section of the overlay: one token binding and one canary. */
+function credentialSection(c: SelftestCredentials, web: number[], opts: BatteryPolicyOptions): Record<string, unknown> {
+  return {
+    bindings: [
+      {
+        secret: c.secret,
+        env: c.env,
+        placeholderPrefix: c.placeholderPrefix,
+        hosts: opts.unsafeBindExfil ? [NAMES.legit, NAMES.exfil] : [NAMES.legit],
+        ports: web,
+        header: c.header,
+        scheme: c.scheme,
+        ...(opts.unsafeAllowForeign ? { dangerouslyAllowForeignCredentials: true } : {}),
+      },
+    ],
+    canaries: [{ file: c.canaryFile, format: 'token' }],
+  };
 }
 
 /** The policy the network probes run under: the test names, the test CA, allow rules for legit endpoints only. */
@@ -613,6 +723,7 @@ export function batteryPolicy(info: AttackerInfo, opts: BatteryPolicyOptions = {
   if (info.resolverActive) {
     rules.push({ allow: NAMES.rebind, ports: web }, { allow: NAMES.rebindMulti, ports: web }, { allow: NAMES.aaaaOnly, ports: web });
   }
+  if (opts.credentials) rules.push({ allow: NAMES.exfil, ports: web }, { allow: ATTACKER_IP, ports: web });
   if (opts.unsafeAllowAttacker) {
     rules.push(
       { allow: NAMES.attacker, ports: [hp, sp, tp] },
@@ -636,12 +747,20 @@ export function batteryPolicy(info: AttackerInfo, opts: BatteryPolicyOptions = {
         [NAMES.v6]: ['::1'],
         [NAMES.mapped]: [`::ffff:${ATTACKER_IP}`],
         [NAMES.edge]: [LEGIT_IP],
+        ...(opts.credentials ? { [NAMES.exfil]: [ATTACKER_IP] } : {}),
       },
       rules,
     },
+    ...(opts.credentials ? { credentials: credentialSection(opts.credentials, web, opts) } : {}),
   };
+  const notes = [
+    ...(opts.credentials ? ['with the test credential bound to the legit name'] : []),
+    ...(opts.unsafeAllowAttacker ? ['DELIBERATELY WEAKENED: allows the attacker'] : []),
+    ...(opts.credentials && opts.unsafeBindExfil ? ['DELIBERATELY WEAKENED: the credential is also bound to the exfil name'] : []),
+    ...(opts.credentials && opts.unsafeAllowForeign ? ['DELIBERATELY WEAKENED: foreign credentials allowed on the bound host'] : []),
+  ];
   // JSON is YAML: no parser needed here.
-  return `# cordon selftest: network battery policy${opts.unsafeAllowAttacker ? ' (DELIBERATELY WEAKENED: allows the attacker)' : ''}\n${JSON.stringify(policy, null, 2)}\n`;
+  return `# cordon selftest: network battery policy${notes.length ? ` (${notes.join('; ')})` : ''}\n${JSON.stringify(policy, null, 2)}\n`;
 }
 
 /** Write the battery policy to `file`; returns `file`. */

@@ -6,10 +6,11 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Fixture } from './types.ts';
+import { openVault } from '../broker/vault/index.ts';
+import type { Fixture, SelftestCredentials } from './types.ts';
 
 export const CANARY_PREFIX = 'cordon-canary-';
 
@@ -111,6 +112,42 @@ export function createFixture(opts: FixtureOptions = {}): Fixture {
   delete env.XDG_RUNTIME_DIR;
   delete env.XDG_STATE_HOME;
   return { root, home, workspace, outside, stateDir, configDir, runtimeDir, canaries, env, probeBin };
+}
+
+/**
+ * Put the battery's test credential in the fixture's vault (an encrypted-file
+ * vault whose key is a file next to it: never the user's keyring) and record
+ * it in `f.credentials`. The value is random and canary-shaped, and it joins
+ * `f.canaries`: it must never reach a sandbox's output, an endpoint other
+ * than the bound legit host, or the audit log. Sessions of this fixture (its
+ * CORDON_STATE_DIR) then find it when the credentials overlay binds it.
+ */
+export async function addTestCredential(f: Fixture): Promise<SelftestCredentials> {
+  const creds: SelftestCredentials = {
+    secret: 'selftest-api',
+    env: 'SELFTEST_API_KEY',
+    placeholderPrefix: 'sk-selftest-',
+    header: 'authorization',
+    scheme: 'Bearer',
+    canaryFile: '~/.config/selftest/token',
+    realCanary: 'vault',
+  };
+  const real = canary(creds.realCanary);
+  // An empty environment: no session bus, so the file backend keeps its key in a file.
+  const vault = await openVault({ stateDir: f.stateDir, prefer: 'file', env: {} });
+  const value = Buffer.from(real, 'latin1');
+  try {
+    await vault.set(creds.secret, value, { description: 'cordon selftest: a random test value, not a credential' });
+  } finally {
+    value.fill(0);
+    vault.close();
+  }
+  // A fixture made for another user (FixtureOptions.owner): the vault goes with it.
+  const st = statSync(f.stateDir);
+  if (process.getuid?.() === 0 && st.uid !== 0) chownTree(join(f.stateDir, 'vault'), st.uid, st.gid);
+  f.canaries[creds.realCanary] = real;
+  f.credentials = creds;
+  return creds;
 }
 
 /** Copy a probe program into the fixture so the sandbox can run it. */

@@ -3,7 +3,7 @@
 // appears in anything that left the sandbox and its host-side check passes.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditStore, type AuditRecord } from '../audit/index.ts';
 import { canary } from './fixture.ts';
@@ -18,6 +18,13 @@ export interface BatteryOptions {
   probes: readonly Probe[];
   /** --policy for every session (the user's policy under test). */
   policyFile?: string;
+  /**
+   * --policy for the probes marked `credentials` and for the peer session: the
+   * battery policy with the test credential bound (attacker.ts batteryPolicy
+   * with `credentials`; fixture.ts addTestCredential). Without it those probes
+   * do not apply.
+   */
+  credentialPolicyFile?: string;
   /** Extra `cordon run` options (e.g. ['--timeout', '30s']). */
   runArgs?: string[];
   onProgress?: (done: number, total: number, result: ProbeResult) => void;
@@ -93,9 +100,15 @@ function summarize(r: AuditRecord): string {
     case 'dns.query':
       return `${String(d.decision)} ${String(d.type)} ${String(d.name)} -> ${String(d.rcode)}`;
     case 'cred.leak':
+      return `leak: ${String(d.kind ?? '')} ${String(d.secretName ?? '')} (${String(d.encoding ?? '')}) in ${String(d.where ?? '')} headed to ${String(d.destination ?? '')}${d.revoked ? ', revoked' : ''}`;
     case 'cred.canary':
+      return `canary: (${String(d.encoding ?? '')}) in ${String(d.where ?? '')} headed to ${String(d.destination ?? '')}`;
     case 'cred.refused':
-      return `${r.type.slice(5)}: ${String(d.reason ?? d.secretName ?? '')}`;
+      return `refused: ${String(d.reason ?? d.secretName ?? '')}`;
+    case 'cred.use':
+      return `use: ${String(d.secretName ?? '')} injected for ${String(d.method)} ${String(d.host)}:${String(d.port)}${String(d.path ?? '')} (${(d.sites as unknown[] | undefined)?.join(', ') ?? ''})`;
+    case 'cred.scrubbed':
+      return `scrubbed: ${String(d.count)} value(s) in the response ${String(d.in ?? '')}`;
     default:
       return Object.keys(d).slice(0, 4).join(', ');
   }
@@ -111,7 +124,10 @@ function canaryForms(values: string[]): string[] {
 export async function runBattery(opts: BatteryOptions): Promise<ProbeResult[]> {
   const { fixture } = opts;
   const timeout = opts.probeTimeoutMs ?? 60_000;
-  const baseArgs = ['run', '--no-tty', ...(opts.policyFile ? ['--policy', opts.policyFile] : []), ...(opts.runArgs ?? [])];
+  const argsFor = (policy: string | undefined) => ['run', '--no-tty', ...(policy ? ['--policy', policy] : []), ...(opts.runArgs ?? [])];
+  const baseArgs = argsFor(opts.policyFile);
+  const credArgs = opts.credentialPolicyFile ? argsFor(opts.credentialPolicyFile) : null;
+  const credEnv = credArgs ? (fixture.credentials?.env ?? null) : null;
   const sentinel = startSentinel();
   const env = { ...fixture.env, CORDON_SELFTEST_SENTINEL_PID: String(sentinel.pid) };
   const ctxFixture: Fixture = { ...fixture, env };
@@ -121,22 +137,29 @@ export async function runBattery(opts: BatteryOptions): Promise<ProbeResult[]> {
   try {
     for (const probe of opts.probes) {
       const started = Date.now();
-      if (probe.needsPeer && peer === null) {
+      const noOverlay = probe.credentials && !credArgs ? 'not applicable: the battery runs without a credentials overlay (proxy mode, a test secret in the vault)' : null;
+      if (probe.needsPeer && peer === null && noOverlay === null) {
         const ws = join(fixture.root, 'peer-workspace');
         mkdirSync(ws, { recursive: true });
+        // A peer of an earlier run in this fixture left these: wait for this one's.
+        for (const f of ['.peer-ready', '.peer-placeholder']) rmSync(join(ws, f), { force: true });
         const peerCanary = canary('peer');
-        peerProc = startCordon(opts.cordon, [...baseArgs, '--workspace', ws, '--', 'sh', '-c', peerScript(peerCanary)], env, 150_000);
+        // With a credentials overlay the peer holds a placeholder too, and writes it where the host can read it.
+        const peerArgs = credArgs ?? baseArgs;
+        peerProc = startCordon(opts.cordon, [...peerArgs, '--workspace', ws, '--', 'sh', '-c', peerScript(peerCanary, credEnv)], env, 150_000);
         const t0 = Date.now();
         while (!existsSync(join(ws, '.peer-ready')) && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
-        peer = { sessionId: lastSession(fixture.stateDir, null), workspace: ws, canary: peerCanary, pid: peerProc.child.pid ?? 0 };
+        const placeholder = credEnv && existsSync(join(ws, '.peer-placeholder')) ? readFileSync(join(ws, '.peer-placeholder'), 'latin1').trim() || null : null;
+        peer = { sessionId: lastSession(fixture.stateDir, null), workspace: ws, canary: peerCanary, pid: peerProc.child.pid ?? 0, placeholder };
       }
       const ctx: ProbeContext = { fixture: ctxFixture, peer };
-      const na = probe.applies?.(ctx) ?? null;
+      const na = noOverlay ?? probe.applies?.(ctx) ?? null;
       let result: ProbeResult;
       if (na !== null) {
         result = { id: probe.id, class: probe.class, title: probe.title, outcome: 'not applicable', detail: na, sessionId: null, evidence: [], durationMs: 0 };
       } else {
-        const run = await runCordon(opts.cordon, [...baseArgs, '--workspace', fixture.workspace, '--', 'sh', '-c', probe.script(ctx)], env, timeout);
+        const args = probe.credentials && credArgs ? credArgs : baseArgs;
+        const run = await runCordon(opts.cordon, [...args, '--workspace', fixture.workspace, '--', 'sh', '-c', probe.script(ctx)], env, timeout);
         run.sessionId = lastSession(fixture.stateDir, peer?.sessionId ?? null);
         const secrets = [...Object.values(fixture.canaries), ...(peer ? [peer.canary] : [])];
         const seen = canaryForms(secrets).find((c) => run.stdout.includes(c) || run.stderr.includes(c));
@@ -186,7 +209,7 @@ function firstLines(s: string): string {
 }
 
 /** Record types in the order they best show a decision. */
-const EVIDENCE_ORDER = ['cred.leak', 'cred.canary', 'cred.refused', 'net.request', 'net.flow', 'dns.query', 'workspace.quarantine', 'limit.hit', 'sandbox.plan', 'env.filter', 'session.end'];
+const EVIDENCE_ORDER = ['cred.leak', 'cred.canary', 'cred.refused', 'cred.scrubbed', 'cred.use', 'net.request', 'net.flow', 'dns.query', 'workspace.quarantine', 'limit.hit', 'sandbox.plan', 'env.filter', 'session.end'];
 
 export function bestEvidence(evidence: ProbeResult['evidence']): ProbeResult['evidence'][number] | undefined {
   for (const t of EVIDENCE_ORDER) {

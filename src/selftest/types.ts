@@ -30,6 +30,30 @@ export interface Fixture {
   attackers?: AttackerInfo;
   /** network.mode of the policy under test, when the harness knows it. */
   networkMode?: 'none' | 'proxy';
+  /** The test credential in the fixture's vault (absent: the credential probes do not apply). See fixture.ts addTestCredential. */
+  credentials?: SelftestCredentials;
+}
+
+/**
+ * The battery's test credential: a random value (never a real credential) in
+ * a file vault in the fixture's state directory, bound by the credentials
+ * overlay (attacker.ts batteryPolicy) to the legit name. The real value is
+ * also one of Fixture.canaries, so the output scan and the endpoints look for it.
+ */
+export interface SelftestCredentials {
+  /** Name of the secret in the vault. */
+  secret: string;
+  /** Variable holding the placeholder inside the sandbox. */
+  env: string;
+  /** Kept at the start of the placeholder. */
+  placeholderPrefix: string;
+  /** Header the proxy injects the real value in, and the scheme before it. */
+  header: string;
+  scheme: string;
+  /** A decoy token file planted inside by the policy (a canary), "~/..." */
+  canaryFile: string;
+  /** Key of the real value in Fixture.canaries. */
+  realCanary: string;
 }
 
 export interface ProbeRun {
@@ -46,6 +70,8 @@ export interface Peer {
   canary: string;
   /** Host pid of the peer's cordon process. */
   pid: number;
+  /** The peer's placeholder for the test credential (it ran under the credentials overlay), else absent or null. */
+  placeholder?: string | null;
 }
 
 export interface ProbeContext {
@@ -62,6 +88,8 @@ export interface Probe {
   script: (ctx: ProbeContext) => string;
   /** Needs a second session running at the same time. */
   needsPeer?: boolean;
+  /** Runs under the credentials overlay (BatteryOptions.credentialPolicyFile); without one it does not apply. */
+  credentials?: boolean;
   /** Reason the probe does not apply here, or null. */
   applies?: (ctx: ProbeContext) => string | null;
   /**
