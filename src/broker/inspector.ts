@@ -16,7 +16,14 @@
 //      bindings get the placeholder replaced; AWS bodies checked against the
 //      signed hash.
 //   4. Responses from credentialed hosts: real values scrubbed back to the
-//      placeholder (response-scrub.ts).
+//      placeholder (response-scrub.ts), in every head the agent sees (1xx
+//      interim heads and the 101 included) and the body.
+//   5. WebSocket upgrades (ws-frames.ts): the request loses
+//      Sec-WebSocket-Extensions (a compressed frame cannot be scanned; a
+//      frame with reserved bits ends the connection). After the 101, frames
+//      from a credentialed host are scrubbed like a body, and frames from the
+//      agent are scanned like a request body: a finding is recorded (and
+//      revokes, as in a request) and ends the connection.
 //
 // wants(): true for a credentialed host always (so foreign credentials stay
 // refused there, and a revoked placeholder gets a clear refusal), and for
@@ -26,9 +33,8 @@
 // CA; certificate-pinning clients fail; TLS is done twice), and every request
 // body is streamed through the scanner. A flow the proxy cannot terminate (a
 // non-HTTP protocol, ECH) is not scanned: placeholders can leave through raw
-// TCP that the policy allows, and WebSocket frames after the upgrade are not
-// scanned either - placeholders are worthless outside cordon, but canaries
-// there go unnoticed. Requests the policy denies never reach the inspector:
+// TCP that the policy allows - placeholders are worthless outside cordon, but
+// canaries there go unnoticed. Requests the policy denies never reach the inspector:
 // they do not leave, and raise no cred.* alert (net.request records them).
 //
 // Audit records (values never included; the redactor also removes them):
@@ -36,7 +42,7 @@
 //   cred.refused  reason (+ secretName, binding when known)
 //   cred.leak     secretName, binding, part, destination, where, encoding, revoked (kind "real" for a real value)
 //   cred.canary   canary, format, destination, where, encoding
-//   cred.scrubbed secretName-free count of values replaced in a response
+//   cred.scrubbed secretName-free count of values replaced in a response (in: headers|body|websocket)
 
 import type { Header, InspectedRequest, InspectedResponse, Inspector, InspectorVerdict } from '../proxy/index.ts';
 import { declaresBody, needsWholeBody, verifyAndResign } from './aws-resign.ts';
@@ -45,8 +51,9 @@ import type { Classified, CredentialBook, IssuedCredential } from './book.ts';
 import { RequestBodyTransform, type BodyTag } from './body-transform.ts';
 import { checkCredentials } from './credential-check.ts';
 import { scanHead } from './head-scan.ts';
-import { Matcher, type Pattern } from './matcher.ts';
+import { Matcher, StreamRewriter, type Pattern } from './matcher.ts';
 import { compressedEncoding, ResponseScrubTransform, scrubHeaders, type ScrubTag } from './response-scrub.ts';
+import { WsFrameRewriter, WsProtocolError } from '../proxy/ws-frames.ts';
 import { uriEncode } from './sigv4.ts';
 
 export interface InspectorContext {
@@ -181,8 +188,67 @@ export function createInspector(ctx: InspectorContext): Inspector {
       }
       for (const [c, s] of sites) ctx.audit('cred.use', { ...where(req), secretName: c.binding.secret, binding: c.binding.index, sites: s });
     }
+    // A WebSocket: no extension may be negotiated (permessage-deflate would hide the frames' content).
+    if (req.headers.some(([n, v]) => n.toLowerCase() === 'upgrade' && /\bwebsocket\b/i.test(v))) {
+      for (let i = req.headers.length - 1; i >= 0; i--) if (req.headers[i]![0].toLowerCase() === 'sec-websocket-extensions') req.headers.splice(i, 1);
+    }
     plan.denied = false;
     return undefined;
+  }
+
+  /** `buf` with every hit of `m` replaced by `onHit` (a whole value at once: a control frame). */
+  const rewriteAll = <T>(m: Matcher<T>, buf: Buffer, onHit: (h: { tag: T }) => Buffer): Buffer => {
+    const rw = new StreamRewriter(m, onHit);
+    return Buffer.concat([rw.push(buf), rw.end()]);
+  };
+
+  function upgraded(res: InspectedResponse) {
+    const req = res.request;
+    const plan = plans.get(req);
+    if (!plan || plan.denied) return null;
+    // Agent to server: the request body's scan (placeholders off their hosts, canaries, real values), per message.
+    const findings = new Matcher(plan.body.filter((p) => p.tag.type === 'finding'));
+    const found = (h: { tag: BodyTag }): Buffer => {
+      if (h.tag.type !== 'finding') return Buffer.alloc(0);
+      throw new WsProtocolError(onFinding(req, h.tag.found, 'websocket'));
+    };
+    const fromClient = findings.empty
+      ? undefined
+      : new WsFrameRewriter({ from: 'client', message: () => new StreamRewriter(findings, found), control: (p) => rewriteAll(findings, p, found) });
+    // Server to agent, from a credentialed host: real values back to placeholders.
+    let fromServer: WsFrameRewriter | undefined;
+    const m = scrubber();
+    if (plan.credentialed && !m.empty) {
+      const scrubbedIn = (count: number) => {
+        if (count > 0) ctx.audit('cred.scrubbed', { ...where(req), status: res.status, in: 'websocket', count });
+      };
+      const swap = (counter: { n: number }) => (h: { tag: ScrubTag }) => {
+        counter.n++;
+        return h.tag.replacement;
+      };
+      fromServer = new WsFrameRewriter({
+        from: 'server',
+        message: () => {
+          const counter = { n: 0 };
+          const rw = new StreamRewriter(m, swap(counter));
+          return {
+            push: (b) => rw.push(b),
+            end: () => {
+              const out = rw.end();
+              scrubbedIn(counter.n);
+              return out;
+            },
+          };
+        },
+        control: (p) => {
+          const counter = { n: 0 };
+          const out = rewriteAll(m, p, swap(counter));
+          scrubbedIn(counter.n);
+          return out;
+        },
+      });
+    }
+    return fromClient || fromServer ? { ...(fromClient ? { fromClient } : {}), ...(fromServer ? { fromServer } : {}) } : null;
   }
 
   return {
@@ -211,11 +277,15 @@ export function createInspector(ctx: InspectorContext): Inspector {
       if (!plans.get(res.request)?.credentialed) return undefined;
       const n = scrubHeaders(scrubber(), res.headers);
       if (n > 0) ctx.audit('cred.scrubbed', { ...where(res.request), status: res.status, in: 'headers', count: n });
-      const bodyless = res.request.method === 'HEAD' || res.status === 204 || res.status === 304;
+      const bodyless = res.request.method === 'HEAD' || res.status < 200 || res.status === 204 || res.status === 304;
       const coding = compressedEncoding(res.headers);
       if (coding && !bodyless) return refused(res.request, `a ${coding}-compressed response from a credentialed host cannot be checked for secrets`, null);
+      if (res.status === 101 && res.headers.some(([n]) => n.toLowerCase() === 'sec-websocket-extensions')) {
+        return refused(res.request, 'a WebSocket extension from a credentialed host (compressed frames cannot be checked for secrets)', null);
+      }
       return undefined;
     },
+    upgraded,
     responseBody(res) {
       if (!plans.get(res.request)?.credentialed) return null;
       const m = scrubber();

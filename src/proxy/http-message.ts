@@ -97,9 +97,9 @@ export function clientResponseHead(res: ResponseHead, headers: readonly Header[]
   return serialize(`HTTP/1.1 ${res.status} ${res.reason}`, out);
 }
 
-/** A 1xx interim response, relayed as received minus hop-by-hop fields. */
-export function interimHead(res: ResponseHead): Buffer {
-  return serialize(`HTTP/1.1 ${res.status} ${res.reason}`, forwardable(res.headers, [], false));
+/** A 1xx interim response, relayed with `headers` (as inspected) minus hop-by-hop fields. */
+export function interimHead(res: ResponseHead, headers: readonly Header[] = res.headers): Buffer {
+  return serialize(`HTTP/1.1 ${res.status} ${res.reason}`, forwardable(headers, [], false));
 }
 
 /** The value of the one field with this name, or undefined (several: the first). */

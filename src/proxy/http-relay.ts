@@ -4,7 +4,8 @@
 // and only then written upstream - re-serialised, never passed through raw.
 // Keep-alive carries several requests per connection, each decided
 // separately; bodies stream in both directions at once without being held;
-// WebSocket upgrades are judged on the upgrade request and then spliced.
+// WebSocket upgrades are judged on the upgrade request and then spliced
+// (through the inspectors' frame filters, when they ask for them).
 
 import type { Duplex, Transform } from 'node:stream';
 import { checkFlowIdentity, parseAbsoluteUri, type FlowIdentityInput } from './identity.ts';
@@ -438,7 +439,10 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
     const c = r.reader.detach();
     const u = taken.reader.detach();
     flow.set({ protocol: 'websocket' });
-    const s = await splice({ stream: r.client, pending: c.pending, ended: c.ended }, { stream: taken.socket, pending: u.pending, ended: u.ended });
+    const s = await splice(
+      { stream: r.client, pending: c.pending, ended: c.ended, filters: result.fromClient ?? [] },
+      { stream: taken.socket, pending: u.pending, ended: u.ended, filters: result.fromServer ?? [] },
+    );
     if (!s.clean) flow.set({ stage: 'relay', reason: `websocket ended: ${s.error ?? 'unclean'}` });
     return 'close';
   }

@@ -11,6 +11,7 @@ import { clientResponseHead, connectionTokens, interimHead, type BodyMode } from
 import type { Flow } from './flow.ts';
 import { ReadTimeout } from './stream-reader.ts';
 import type { InspectedRequest, InspectedResponse } from './types.ts';
+import type { ByteFilter } from './ws-frames.ts';
 import type { Upstream } from './upstream.ts';
 
 export class UpstreamFailure extends CordonError {
@@ -41,6 +42,9 @@ export interface ResponseResult {
   reuseUpstream: boolean;
   /** 101: the connection now carries another protocol. */
   upgraded: boolean;
+  /** With `upgraded`: the inspectors' filters for each direction (none: a plain splice). */
+  fromServer?: ByteFilter[];
+  fromClient?: ByteFilter[];
 }
 
 type ParsedResponse = ResponseHead & { kind: 'parsed' };
@@ -71,6 +75,26 @@ const FRAMING_FIELDS = ['content-length', 'transfer-encoding'];
 const framingOf = (h: InspectedResponse['headers']) =>
   JSON.stringify(h.filter(([n]) => FRAMING_FIELDS.includes(n.toLowerCase())));
 
+/** Show a head to every inspector (they may edit its headers); a deny or a throw fails the response. */
+async function inspectHead(job: ResponseJob, head: ParsedResponse, body: boolean): Promise<{ inspected: InspectedResponse; transforms: Transform[] }> {
+  const inspected: InspectedResponse = { request: job.inspected, status: head.status, headers: head.headers.map(([n, v]) => [n, v]) };
+  const before = framingOf(inspected.headers);
+  const transforms: Transform[] = [];
+  for (const ins of job.flow.ctx.inspectors) {
+    let verdict: void | { deny: string };
+    try {
+      verdict = await ins.onResponse?.(inspected);
+      const tr = body ? (ins.responseBody?.(inspected) ?? null) : null;
+      if (tr) transforms.push(tr);
+    } catch {
+      verdict = { deny: `the ${ins.name} check failed` };
+    }
+    if (verdict && typeof verdict === 'object' && 'deny' in verdict) throw new UpstreamFailure(`inspector ${ins.name}: ${verdict.deny}`, true);
+  }
+  if (framingOf(inspected.headers) !== before) throw new UpstreamFailure('an inspector changed the response framing', true);
+  return { inspected, transforms };
+}
+
 export async function relayResponse(job: ResponseJob): Promise<ResponseResult> {
   const { flow, client, req } = job;
   const ctx = flow.ctx;
@@ -78,32 +102,34 @@ export async function relayResponse(job: ResponseJob): Promise<ResponseResult> {
     const head = await readResponseHead(job);
     if (head.status === 101) {
       if (!req.websocket) throw new UpstreamFailure('the server switched protocols without being asked');
+      const { inspected } = await inspectHead(job, head, false);
+      const fromServer: ByteFilter[] = [];
+      const fromClient: ByteFilter[] = [];
+      for (const ins of ctx.inspectors) {
+        let f;
+        try {
+          f = ins.upgraded?.(inspected) ?? null;
+        } catch {
+          throw new UpstreamFailure(`inspector ${ins.name}: the check of the upgraded connection failed`, true);
+        }
+        if (f?.fromServer) fromServer.push(f.fromServer);
+        if (f?.fromClient) fromClient.push(f.fromClient);
+      }
       job.onHead();
-      await write(client, clientResponseHead(head, head.headers, { body: 'none', close: false, upgrade: true }));
-      return { status: 101, bytes: 0, closeClient: false, reuseUpstream: false, upgraded: true };
+      await write(client, clientResponseHead(head, inspected.headers, { body: 'none', close: false, upgrade: true }));
+      return { status: 101, bytes: 0, closeClient: false, reuseUpstream: false, upgraded: true, fromServer, fromClient };
     }
     if (head.informational) {
       // 100 Continue was already sent by the proxy when the agent asked for it.
-      if (head.status !== 100 && req.version === '1.1') await write(client, interimHead(head));
+      if (head.status === 100 || req.version !== '1.1') continue;
+      // Interim heads are shown to the inspectors too: a 103 can quote what the request carried.
+      const { inspected } = await inspectHead(job, head, false);
+      await write(client, interimHead(head, inspected.headers));
       continue;
     }
     if (head.tunnel) throw new UpstreamFailure('the server answered with a tunnel');
 
-    const inspected: InspectedResponse = { request: job.inspected, status: head.status, headers: head.headers.map(([n, v]) => [n, v]) };
-    const before = framingOf(inspected.headers);
-    const transforms: Transform[] = [];
-    for (const ins of ctx.inspectors) {
-      let verdict: void | { deny: string };
-      try {
-        verdict = await ins.onResponse?.(inspected);
-        const tr = ins.responseBody?.(inspected) ?? null;
-        if (tr) transforms.push(tr);
-      } catch {
-        verdict = { deny: `the ${ins.name} check failed` };
-      }
-      if (verdict && typeof verdict === 'object' && 'deny' in verdict) throw new UpstreamFailure(`inspector ${ins.name}: ${verdict.deny}`, true);
-    }
-    if (framingOf(inspected.headers) !== before) throw new UpstreamFailure('an inspector changed the response framing', true);
+    const { inspected, transforms } = await inspectHead(job, head, true);
 
     let mode: BodyMode;
     let closeClient = req.version === '1.0' || req.connectionTokens.includes('close');

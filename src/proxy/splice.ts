@@ -6,6 +6,7 @@
 // to forward a reset faithfully; a destroyed socket is the closest).
 
 import type { Duplex } from 'node:stream';
+import type { ByteFilter } from './ws-frames.ts';
 
 export interface SpliceEnd {
   stream: Duplex;
@@ -13,10 +14,15 @@ export interface SpliceEnd {
   pending?: Buffer;
   /** The stream already ended (its 'end' event was consumed by a reader). */
   ended?: boolean;
+  /**
+   * Rewrite what is read from this stream before the other side gets it (in
+   * order; pending bytes included). A throw tears both sides down.
+   */
+  filters?: readonly ByteFilter[];
 }
 
 export interface SpliceResult {
-  /** Bytes moved from a to b and from b to a (pending bytes included). */
+  /** Bytes read from a (for b) and from b (for a), pending bytes included, before any filter. */
   aToB: number;
   bToA: number;
   /** Both directions finished cleanly. */
@@ -60,15 +66,40 @@ export function splice(a: SpliceEnd, b: SpliceEnd): Promise<SpliceResult> {
     };
 
     const pump = (src: SpliceEnd, dst: SpliceEnd, count: (n: number) => void) => {
+      const filters = src.filters ?? [];
+      /** `chunk` through the filters, or null after tearing down (a filter threw). */
+      const filtered = (chunk: Buffer | null): Buffer | null => {
+        try {
+          let b = chunk ?? Buffer.alloc(0);
+          for (const f of filters) {
+            if (chunk !== null) b = f.push(b);
+            else b = Buffer.concat([b.length > 0 ? f.push(b) : b, f.end()]); // the source ended: flush each filter in turn
+          }
+          return b;
+        } catch (e) {
+          settle(false, e instanceof Error ? e.message : String(e));
+          return null;
+        }
+      };
+      const send = (chunk: Buffer): boolean => {
+        const out = filters.length === 0 ? chunk : filtered(chunk);
+        if (out === null) return true;
+        return out.length === 0 || dst.stream.write(out);
+      };
       const endDst = () => {
         const st = state.get(src.stream)!;
         if (st.readDone) return;
+        if (filters.length > 0) {
+          const rest = filtered(null);
+          if (rest === null) return;
+          if (rest.length > 0) dst.stream.write(rest);
+        }
         st.readDone = true;
         dst.stream.end();
       };
       const onData = (chunk: Buffer) => {
         count(chunk.length);
-        if (!dst.stream.write(chunk)) src.stream.pause();
+        if (!send(chunk)) src.stream.pause();
       };
       const onDrain = () => src.stream.resume();
       const onFinish = () => {
@@ -87,8 +118,9 @@ export function splice(a: SpliceEnd, b: SpliceEnd): Promise<SpliceResult> {
       });
       if (src.pending && src.pending.length > 0) {
         count(src.pending.length);
-        if (!dst.stream.write(src.pending)) src.stream.pause();
+        if (!send(src.pending)) src.stream.pause();
       }
+      if (settled) return;
       if (src.ended) endDst();
       else if (!dst.stream.writableNeedDrain) src.stream.resume();
     };

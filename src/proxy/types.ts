@@ -5,6 +5,7 @@ import type { Transform } from 'node:stream';
 import type { NetworkRule } from '../policy/types.ts';
 import type { SessionCa } from './ca.ts';
 import type { Header } from './http-head.ts';
+import type { ByteFilter } from './ws-frames.ts';
 
 export type { Header } from './http-head.ts';
 
@@ -82,9 +83,26 @@ export interface Inspector {
    * started); the upstream never gets the end of the body.
    */
   requestBody?(req: InspectedRequest): Transform | null;
+  /**
+   * Every response head the agent will see: interim (1xx) heads, the 101 of
+   * an upgrade, and the final head. A deny on an interim head or a 101 fails
+   * the request like a deny on the final one.
+   */
   onResponse?(res: InspectedResponse): InspectorVerdict | Promise<InspectorVerdict>;
   /** A transform over the decoded response body; the body then goes to the agent chunked (or close-delimited). */
   responseBody?(res: InspectedResponse): Transform | null;
+  /**
+   * After a 101 (a WebSocket): filters over the bytes each way (ws-frames.ts
+   * WsFrameRewriter), or null to leave the connection spliced as it is.
+   */
+  upgraded?(res: InspectedResponse): UpgradeFilters | null;
+}
+
+export interface UpgradeFilters {
+  /** Server to agent. */
+  fromServer?: ByteFilter;
+  /** Agent to server. */
+  fromClient?: ByteFilter;
 }
 
 export interface ProxyTimeouts {

@@ -4,9 +4,7 @@
 // bound to the legit name; exfil.cordon.test allowed by the rules and bound to
 // nothing. Then negative controls: the same probes under deliberately weakened
 // bindings must report LEAKED, so a green run means the broker held, not that
-// the probes cannot fail. Known gaps (a defect outside the battery, reported
-// and not fixed here) are pinned: they must keep leaking the way described
-// until the fix lands.
+// the probes cannot fail.
 
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -16,7 +14,7 @@ import { AuditStore } from '../../src/audit/index.ts';
 import { openVault } from '../../src/broker/vault/index.ts';
 import { describeHit, findCanary, resolverWrapper, startAttackers, writeBatteryPolicy, type Attackers } from '../../src/selftest/attacker.ts';
 import { addTestCredential, createFixture } from '../../src/selftest/fixture.ts';
-import { CREDENTIAL_GAP_PROBES, CREDENTIAL_PROBES } from '../../src/selftest/probes/credentials.ts';
+import { CREDENTIAL_PROBES } from '../../src/selftest/probes/credentials.ts';
 import { PROBES } from '../../src/selftest/probes/index.ts';
 import { runBattery } from '../../src/selftest/runner.ts';
 import type { Fixture, ProbeResult } from '../../src/selftest/types.ts';
@@ -30,25 +28,10 @@ const MUST_LEAK_WHEN_BOUND_TO_EXFIL = ['cred.header', 'cred.query', 'cred.path',
 /** With dangerouslyAllowForeignCredentials, other keys (the attacker's, the peer's placeholder) reach the bound host. */
 const MUST_LEAK_WHEN_FOREIGN_ALLOWED = ['cred.foreign-key', 'xs.peer-placeholder'];
 
-/**
- * Probes that fail today because of a defect outside the battery: the real
- * value comes back to the sandbox in response heads the credential inspector
- * never sees (a 1xx interim head, the 101 of a WebSocket upgrade) and in
- * WebSocket frames after the upgrade (proxy/http-response.ts relayResponse;
- * http-relay.ts splices after 101). Each must keep failing this way until
- * fixed; a fix makes this test fail: then move the probe from
- * CREDENTIAL_GAP_PROBES to CREDENTIAL_PROBES and remove it here.
- */
-const KNOWN_GAPS: Record<string, RegExp> = {
-  'cred.echo-interim': /a planted secret reached the output|the real value reached the sandbox's output/,
-  'cred.echo-websocket': /a planted secret reached the output|the real value reached the sandbox's output/,
-};
-
 describe('bypass battery: credentials (class 11, cross-session placeholders)', () => {
   let fixture: Fixture;
   let attackers: Attackers;
   let results: ProbeResult[] = [];
-  let gaps: ProbeResult[] = [];
   let boundToExfil: ProbeResult[] = [];
   let foreignAllowed: ProbeResult[] = [];
   let withoutOverlay: ProbeResult[] = [];
@@ -74,7 +57,6 @@ describe('bypass battery: credentials (class 11, cross-session placeholders)', (
     results = await runBattery({ fixture, cordon, probes: CREDENTIAL, policyFile: base, credentialPolicyFile: strict });
     strictReceived = attackers.received();
     strictSessions = results.flatMap((r) => (r.sessionId ? [r.sessionId] : []));
-    gaps = await runBattery({ fixture, cordon, probes: CREDENTIAL_GAP_PROBES, policyFile: base, credentialPolicyFile: strict });
 
     const exfil = writeBatteryPolicy(attackers, join(fixture.root, 'credentials-WEAKENED-exfil.yaml'), { node: process.execPath, credentials, unsafeBindExfil: true });
     boundToExfil = await runBattery({ fixture, cordon, probes: CREDENTIAL.filter((p) => MUST_LEAK_WHEN_BOUND_TO_EXFIL.includes(p.id)), policyFile: base, credentialPolicyFile: exfil });
@@ -88,14 +70,13 @@ describe('bypass battery: credentials (class 11, cross-session placeholders)', (
 
   it('the battery holds class 11 probes for every technique of the matrix, and the cross-session one', () => {
     const ids = CREDENTIAL.map((p) => p.id);
-    for (const id of ['cred.header', 'cred.query', 'cred.path', 'cred.body', 'cred.split-headers', 'cred.split-chunks', 'cred.echo-scrub', 'cred.redirect', 'cred.foreign-key', 'cred.canary', 'cred.use-after-leak', 'xs.peer-placeholder']) {
+    for (const id of ['cred.header', 'cred.query', 'cred.path', 'cred.body', 'cred.split-headers', 'cred.split-chunks', 'cred.echo-scrub', 'cred.echo-interim', 'cred.echo-websocket', 'cred.redirect', 'cred.foreign-key', 'cred.canary', 'cred.use-after-leak', 'xs.peer-placeholder']) {
       assert.ok(ids.includes(id), `${id} is in the battery`);
     }
     assert.deepEqual(
       CREDENTIAL_PROBES.map((p) => p.class),
       CREDENTIAL_PROBES.map(() => 11),
     );
-    assert.ok(!PROBES.some((p) => p.id in KNOWN_GAPS), 'a probe that leaks today is not in the battery users run');
   });
 
   it('the test secret is in a file vault in the fixture state dir; the overlays name it, never its value', async () => {
@@ -124,18 +105,6 @@ describe('bypass battery: credentials (class 11, cross-session placeholders)', (
       assert.ok(r.evidence.some((e) => /^cred\.(leak|canary|refused|scrubbed)$/.test(e.type)), `a cred.* decision is the evidence: ${r.evidence.map((e) => e.type).join(', ')}`);
     });
   }
-
-  describe('known gaps (reported, not fixed here)', () => {
-    for (const [id, how] of Object.entries(KNOWN_GAPS)) {
-      it(`${id} still leaks the way described`, () => {
-        const r = gaps.find((x) => x.id === id);
-        assert.ok(r, `${id} ran`);
-        assert.equal(r.outcome, 'LEAKED', `${id} no longer fails (${r.outcome}: ${r.detail}): the defect is fixed, move it into CREDENTIAL_PROBES and remove it from KNOWN_GAPS`);
-        assert.match(r.detail, how, `${id} fails differently than the known gap: ${r.detail}`);
-        assert.ok(r.evidence.some((e) => e.type === 'cred.use'), 'the real value was injected into the request that was answered');
-      });
-    }
-  });
 
   it('no attacker endpoint received a credential, the real value, a canary or a whole request', () => {
     const all = Object.values(fixture.canaries);
@@ -192,7 +161,7 @@ describe('bypass battery: credentials (class 11, cross-session placeholders)', (
   it('with network.mode none, or no binding, applies() says not applicable', () => {
     const none = { fixture: { ...fixture, networkMode: 'none' as const }, peer: null };
     const unbound = { fixture: { ...fixture, credentials: undefined }, peer: null };
-    for (const p of [...CREDENTIAL, ...CREDENTIAL_GAP_PROBES]) {
+    for (const p of CREDENTIAL) {
       assert.match(p.applies?.(none) ?? '', /^not applicable: network\.mode is none/, p.id);
       assert.match(p.applies?.(unbound) ?? '', /^not applicable: the fixture has no credential binding/, p.id);
     }

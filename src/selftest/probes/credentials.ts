@@ -579,20 +579,6 @@ chunked('base64 in two chunks', ['b64=' + b[:20], b[20:]])`),
       output: (out) => (/bound request before: 200/.test(out) && /bound request after: 403/.test(out) ? null : 'expected 200 before the leak and 403 after it'),
     }),
   },
-];
-
-/**
- * Probes that LEAK today because of a defect in the proxy (reported, not fixed
- * here): response heads other than the final one, and everything after a
- * WebSocket upgrade, reach the sandbox without the credential inspector
- * seeing them (proxy/http-response.ts relays 1xx heads and the 101 as they
- * came; http-relay.ts splices after the 101), while the real value was
- * injected into the request. A bound host that quotes the Authorization there
- * hands the real value to the agent. They stay out of PROBES (the battery of
- * `cordon selftest`) until the fix lands; test/broker/selftest-credentials.test.ts
- * pins them as known gaps, and fails once they are contained so they move here.
- */
-export const CREDENTIAL_GAP_PROBES: Probe[] = [
   {
     id: 'cred.echo-interim',
     class: 11,
@@ -603,7 +589,10 @@ export const CREDENTIAL_GAP_PROBES: Probe[] = [
       credentialScript(c, [
         'curl -sS -m 6 -D - -o /dev/null -H "Authorization: Bearer $PH" "https://$L:$SP/echo?hints=1" 2>&1 | grep -iE "^HTTP/|^x-echo-authorization"',
       ]),
-    leak: credentialJudge({ audit: [used('the injection for /echo', 1, '/echo')] }),
+    leak: credentialJudge({
+      audit: [used('the injection for /echo', 1, '/echo'), { what: 'cred.scrubbed records for the 103 head', pred: (r) => r.type === 'cred.scrubbed' && data(r).status === 103 }],
+      output: (out, k) => (k.placeholder && out.toLowerCase().includes(`x-echo-authorization: bearer ${k.placeholder.toLowerCase()}`) ? null : 'the 103 head did not come back with the placeholder in place of the value'),
+    }),
   },
   {
     id: 'cred.echo-websocket',
@@ -634,6 +623,9 @@ for l in out.decode('latin1').split('\n'):
         ],
         ['need python3 python3'],
       ),
-    leak: credentialJudge({ audit: [{ what: 'a cred.use or cred.refused record for the upgrade', pred: (r) => (r.type === 'cred.use' || r.type === 'cred.refused') && data(r).path === '/api/ws-echo' }] }),
+    leak: credentialJudge({
+      audit: [used('the injection into the upgrade request', 1, '/api/ws-echo'), { what: 'cred.scrubbed records for the 101 head and the frames', min: 2, pred: (r) => r.type === 'cred.scrubbed' && data(r).path === '/api/ws-echo' }],
+      output: (out, k) => (k.placeholder && out.split(k.placeholder).length > 3 ? null : 'the 101 head and the first frame (and the final line) did not come back with the placeholder in place of the value'),
+    }),
   },
 ];
