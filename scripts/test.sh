@@ -12,7 +12,7 @@ set +e
 "$node" --test --test-concurrency="${CORDON_TEST_CONCURRENCY:-2}" --test-timeout=300000 "${@:-test/**/*.test.ts}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
-count() { grep -a "^ℹ $1 " "$log" | tail -n 1 | awk '{print $3}'; }
+count() { grep -a "^ℹ $1 " "$log" | tail -n 1 | awk '{print $3}' || true; }
 passed=$(count pass)
 failed=$(count fail)
 echo "${passed:-0} passed, ${failed:-0} failed"
