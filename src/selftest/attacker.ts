@@ -36,6 +36,7 @@ import tls from 'node:tls';
 import * as dnsPacket from 'dns-packet';
 import { createSessionCa, type SessionCa } from '../proxy/ca.ts';
 import { canary as makeCanary } from './fixture.ts';
+import { startLanHost } from './lan-host.ts';
 import type { SelftestCredentials } from './types.ts';
 
 export const ATTACKER_IP = '127.66.0.1';
@@ -76,6 +77,8 @@ export const NAMES = {
    * reach, so only the credential broker stands between a placeholder and it
    */
   exfil: 'exfil.cordon.test',
+  /** static address = the LAN host's (lan-host.ts: a private address in a network namespace); allowed by name on its ports */
+  lan: 'lan.cordon.test',
 } as const;
 
 export interface Ports {
@@ -127,6 +130,9 @@ export interface AttackerInfo {
   resolverActive: boolean;
   /** The test CA (PEM file) that signed both servers' certificates. */
   caFile: string;
+  /** The LAN host (a private address one hop away, in a network namespace), or null with the reason in lanUnavailable. */
+  lan: { ip: string; ports: readonly number[] } | null;
+  lanUnavailable: string | null;
   /** Everything that reached an attacker endpoint, or the test DNS with a canary in the name, since `since` (ms). */
   leaksSince(since: number): Hit[];
   legitSince(since: number): LegitRequest[];
@@ -147,6 +153,8 @@ export interface AttackerOptions {
   /** DNS port (default 53; another port means the resolver cannot be the proxy's). */
   dnsPort?: number;
   canary?: string;
+  /** Start the LAN host (default true; root only, else lanUnavailable says why). */
+  lan?: boolean;
 }
 
 // ---------------------------------------------------------------------------
@@ -617,6 +625,8 @@ export async function startAttackers(opts: AttackerOptions): Promise<Attackers> 
   }
   if (!bound) throw new Error(`cannot start the selftest endpoints: ${lastError instanceof Error ? lastError.message : String(lastError)}`);
   const { closers, ports, resolverActive } = bound;
+  const lan = opts.lan === false ? { unavailable: 'the LAN host was not asked for' } : await startLanHost((h) => rec.hits.push(h));
+  if ('close' in lan) closers.push(lan);
   const canaryValue = opts.canary ?? makeCanary('net');
   const since = <T extends { at: number }>(list: T[], t: number) => list.filter((x) => x.at >= t);
   return {
@@ -628,6 +638,8 @@ export async function startAttackers(opts: AttackerOptions): Promise<Attackers> 
     canary: canaryValue,
     resolverActive,
     caFile,
+    lan: 'ip' in lan ? { ip: lan.ip, ports: lan.ports } : null,
+    lanUnavailable: 'unavailable' in lan ? lan.unavailable : null,
     leaksSince(t) {
       const dnsLeaks: Hit[] = since(rec.dns, t)
         .filter((q) => findCanary(q.name, [canaryValue]) !== null)
@@ -724,12 +736,14 @@ export function batteryPolicy(info: AttackerInfo, opts: BatteryPolicyOptions = {
     rules.push({ allow: NAMES.rebind, ports: web }, { allow: NAMES.rebindMulti, ports: web }, { allow: NAMES.aaaaOnly, ports: web });
   }
   if (opts.credentials) rules.push({ allow: NAMES.exfil, ports: web }, { allow: ATTACKER_IP, ports: web });
+  if (info.lan) rules.push({ allow: NAMES.lan, ports: [...info.lan.ports] });
   if (opts.unsafeAllowAttacker) {
     rules.push(
       { allow: NAMES.attacker, ports: [hp, sp, tp] },
       { allow: NAMES.attacker, ports: [tp], protocol: 'tcp' },
       { allow: ATTACKER_IP, ports: [hp, sp, tp] },
       { allow: '::1', ports: web },
+      ...(info.lan ? [{ allow: info.lan.ip, ports: [...info.lan.ports] }] : []),
     );
   }
   const policy = {
@@ -748,6 +762,7 @@ export function batteryPolicy(info: AttackerInfo, opts: BatteryPolicyOptions = {
         [NAMES.mapped]: [`::ffff:${ATTACKER_IP}`],
         [NAMES.edge]: [LEGIT_IP],
         ...(opts.credentials ? { [NAMES.exfil]: [ATTACKER_IP] } : {}),
+        ...(info.lan ? { [NAMES.lan]: [info.lan.ip] } : {}),
       },
       rules,
     },

