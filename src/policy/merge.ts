@@ -132,6 +132,11 @@ export function mergeLayers(layers: Layer[]): MergeResult {
     return n === undefined ? null : n;
   };
   const count = (v: string | number) => (typeof v === 'number' ? v : undefined);
+  const budget = (key: keyof EffectivePolicy['network']['budget'], conv: (v: string | number) => number | undefined) => {
+    const raw = scalar(`network.budget.${key}`, ['network', 'budget', key], (f) => f.network?.budget?.[key]);
+    if (raw === 'unlimited' || raw === undefined) return null;
+    return conv(raw) ?? null;
+  };
 
   const policy: EffectivePolicy = {
     version: 1,
@@ -169,6 +174,7 @@ export function mergeLayers(layers: Layer[]): MergeResult {
       rules,
       hosts: networkHosts,
       upstreamCa: scalar('network.upstreamCa', ['network', 'upstreamCa'], (f) => f.network?.upstreamCa) ?? null,
+      budget: { bytesUp: budget('bytesUp', parseSize), requests: budget('requests', count), destinations: budget('destinations', count) },
     },
     credentials: { bindings, canaries },
   };
@@ -243,6 +249,21 @@ export function narrowWithWorkspace(base: MergeResult, ws: Layer): MergeResult {
     if (cur === null || n < cur) {
       policy.limits[key] = n;
       origins[`limits.${key}`] = at(['limits', field]);
+    }
+  }
+  for (const [key, conv] of [
+    ['bytesUp', parseSize],
+    ['requests', (v: string | number) => (typeof v === 'number' ? v : undefined)],
+    ['destinations', (v: string | number) => (typeof v === 'number' ? v : undefined)],
+  ] as const) {
+    const raw = f.network?.budget?.[key];
+    if (raw === undefined || raw === 'unlimited') continue;
+    const n = conv(raw);
+    if (n === undefined) continue;
+    const cur = policy.network.budget[key];
+    if (cur === null || n < cur) {
+      policy.network.budget[key] = n;
+      origins[`network.budget.${key}`] = at(['network', 'budget', key]);
     }
   }
   for (const p of f.filesystem?.protect ?? []) {

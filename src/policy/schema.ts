@@ -143,6 +143,19 @@ export const NetworkRuleSchema = z
     message: 'a rule has exactly one of allow, deny or ask',
   });
 
+export const BudgetSchema = z
+  .object({
+    bytesUp: doc(
+      sizeOrUnlimited,
+      'open',
+      'Most bytes the session may send out through the proxy, all destinations together (request heads and bodies, tunnel, TCP and WebSocket bytes).',
+      'unlimited',
+    ).optional(),
+    requests: doc(countOrUnlimited, 'open', 'Most HTTP requests (plus flows not parsed as HTTP) the session may make.', 'unlimited').optional(),
+    destinations: doc(countOrUnlimited, 'open', 'Most distinct host:port destinations the session may reach.', 'unlimited').optional(),
+  })
+  .strict();
+
 export const NetworkSchema = z
   .object({
     mode: doc(
@@ -164,6 +177,7 @@ export const NetworkSchema = z
       '{}',
     ).optional(),
     upstreamCa: doc(hostPath, 'closed', 'A PEM file of extra CA certificates the proxy trusts for upstream servers (a corporate or test CA).', 'none').optional(),
+    budget: BudgetSchema.optional(),
   })
   .strict();
 

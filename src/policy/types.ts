@@ -84,6 +84,8 @@ export interface EffectivePolicy {
     hosts: Record<string, string[]>;
     /** Extra CA bundle for upstream TLS (host path, "~" expanded at use). */
     upstreamCa: string | null;
+    /** Session egress budgets (null: unlimited). */
+    budget: { bytesUp: number | null; requests: number | null; destinations: number | null };
   };
   credentials: { bindings: Binding[]; canaries: Canary[] };
 }

@@ -13,7 +13,8 @@ export type DenyKind =
   | 'inspector'
   | 'unsupported'
   | 'bad-request'
-  | 'upstream';
+  | 'upstream'
+  | 'budget';
 
 export interface BlockedTarget {
   method?: string;
@@ -52,6 +53,7 @@ const WHY: Record<DenyKind, string> = {
   unsupported: 'cordon does not relay this kind of request',
   'bad-request': 'the request is malformed or ambiguous',
   upstream: 'cordon could not reach the server',
+  budget: "this session's egress budget is spent; nothing more may leave until the user raises network.budget in the host policy or starts a new session",
 };
 
 export function statusFor(kind: DenyKind): number {

@@ -9,6 +9,7 @@ import type { PolicyView } from './policy-view.ts';
 import type { SyntheticAddresses } from './synthetic.ts';
 import { hardClose } from './splice.ts';
 import type { FlowMode, FlowProtocol, Inspector, ProxyStats, ProxyTimeouts } from './types.ts';
+import type { EgressBudget } from './budget.ts';
 
 /** What every flow of one proxy instance (one session) shares. */
 export interface ProxyContext {
@@ -25,6 +26,8 @@ export interface ProxyContext {
   /** Never throws. */
   audit(type: string, data: Record<string, unknown>): void;
   readonly stats: ProxyStats;
+  /** Egress usage of the session, against the current view's budget. */
+  readonly budget: EgressBudget;
 }
 
 /** The connection-level outcome recorded for a flow. */

@@ -250,6 +250,11 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
     rec.decision = j.decision;
     return refuse(j.deny, j.reason);
   }
+  const overBudget = ctx.budget.admit(flow.view.budget, t.host, t.port);
+  if (overBudget) {
+    rec.decision = 'deny';
+    return refuse('budget', overBudget);
+  }
   rec.decision = 'allow';
   rec.reason = j.reason;
 
@@ -357,7 +362,9 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
   const hostHeader = t.port === defaultPort ? t.host : `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
   let responseStarted = false;
   try {
-    await write(up.socket, upstreamRequestHead(req, inspected.headers, { target: inspected.path, host: hostHeader, body: bodyMode, websocket: req.websocket }));
+    const head = upstreamRequestHead(req, inspected.headers, { target: inspected.path, host: hostHeader, body: bodyMode, websocket: req.websocket });
+    ctx.budget.charge(flow.view.budget, head.length);
+    await write(up.socket, head);
     if (req.expectContinue && !continueSent) await write(r.client, Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1'));
   } catch (e) {
     r.slot.discard();
@@ -375,6 +382,7 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
   ).then(
     (n) => {
       rec.bytesUp = n;
+      ctx.budget.charge(flow.view.budget, n);
     },
     (e: unknown) => {
       bodyError = e;
@@ -439,8 +447,9 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
     const c = r.reader.detach();
     const u = taken.reader.detach();
     flow.set({ protocol: 'websocket' });
+    const meter = ctx.budget.meter(flow.view.budget);
     const s = await splice(
-      { stream: r.client, pending: c.pending, ended: c.ended, filters: result.fromClient ?? [] },
+      { stream: r.client, pending: c.pending, ended: c.ended, filters: [...(result.fromClient ?? []), ...(meter ? [meter] : [])] },
       { stream: taken.socket, pending: u.pending, ended: u.ended, filters: result.fromServer ?? [] },
     );
     if (!s.clean) flow.set({ stage: 'relay', reason: `websocket ended: ${s.error ?? 'unclean'}` });

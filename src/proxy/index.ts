@@ -41,6 +41,7 @@ import { BodyError } from './http-body.ts';
 import { isSyntheticAddress, SyntheticAddresses } from './synthetic.ts';
 import { runTunnel } from './tunnel.ts';
 import { DEFAULT_TIMEOUTS, type ProxyOptions, type ProxyPolicy, type ProxyStats, type SessionProxy } from './types.ts';
+import { EgressBudget } from './budget.ts';
 
 export type {
   FlowMode,
@@ -118,6 +119,7 @@ export function createSessionProxy(opts: ProxyOptions): SessionProxy {
       }
     },
     stats,
+    budget: new EgressBudget((data) => ctx.audit('net.budget', { session: opts.sessionId, ...data })),
   };
   const flows = new Set<Flow>();
   const channels = new Set<net.Socket>();

@@ -7,6 +7,7 @@ import { CordonError } from '../errors.ts';
 import { hostMatches } from '../policy/host-pattern.ts';
 import { parseIpLiteral } from '../policy/ip.ts';
 import type { NetworkRule } from '../policy/types.ts';
+import { NO_BUDGET, type BudgetLimits } from './budget.ts';
 import type { ProxyPolicy } from './types.ts';
 
 export interface PolicyView {
@@ -23,12 +24,24 @@ export interface PolicyView {
   /** Static addresses for a normalised name, or undefined. */
   staticAddresses(name: string): readonly string[] | undefined;
   dnsDecision(name: string): 'allow' | 'deny';
+  /** The session's egress budgets under this generation. */
+  readonly budget: BudgetLimits;
 }
 
 const normName = (n: string) => {
   const l = n.toLowerCase();
   return l.endsWith('.') ? l.slice(0, -1) : l;
 };
+
+function budgetOf(b: BudgetLimits | undefined): BudgetLimits {
+  if (b === undefined) return NO_BUDGET;
+  const one = (k: keyof BudgetLimits) => {
+    const v = b[k];
+    if (v !== null && (!Number.isSafeInteger(v) || v < 0)) throw new CordonError('CORDON_POLICY_INVALID', `budget.${k}: expected a whole number or null`);
+    return v;
+  };
+  return Object.freeze({ bytesUp: one('bytesUp'), requests: one('requests'), destinations: one('destinations') });
+}
 
 export function compilePolicy(policy: ProxyPolicy, generation: number): PolicyView {
   if (!policy || !Array.isArray(policy.rules)) {
@@ -60,5 +73,6 @@ export function compilePolicy(policy: ProxyPolicy, generation: number): PolicyVi
     exactAllowedFor: (port) => [...new Set(literalRules.filter((l) => l.ports.length === 0 || l.ports.includes(port)).map((l) => l.canonical))],
     staticAddresses: (name) => hosts.get(normName(name)),
     dnsDecision: (name) => (dnsRules.some((r) => hostMatches(r.host, name)) ? 'allow' : 'deny'),
+    budget: budgetOf(policy.budget),
   };
 }

@@ -99,10 +99,18 @@ export async function runTunnel(flow: Flow, reader: StreamReader, claim: Claim, 
 
 async function spliceRaw(flow: Flow, reader: StreamReader, claim: Claim, seed: Seed | null, rule: number | null, reason: string): Promise<void> {
   flow.set({ protocol: flow.record.protocol === 'tls-splice' ? 'tls-splice' : 'tcp', decision: 'allow', rule, reason });
+  const limits = flow.view.budget;
+  const over = flow.ctx.budget.admit(limits, claim.host, claim.port);
+  if (over) {
+    seed?.socket.destroy();
+    flow.set({ decision: 'deny' });
+    return flow.refuse('policy', over);
+  }
   const upstream = await dialFor(flow, claim, seed);
   if (!upstream) return;
   const c = reader.detach();
-  const s = await splice({ stream: reader.stream, pending: c.pending, ended: c.ended }, { stream: upstream });
+  const meter = flow.ctx.budget.meter(limits);
+  const s = await splice({ stream: reader.stream, pending: c.pending, ended: c.ended, filters: meter ? [meter] : [] }, { stream: upstream });
   if (!s.clean) flow.set({ stage: 'relay', reason: `${reason}; ended uncleanly: ${s.error ?? 'reset'}` });
 }
 

@@ -5,6 +5,7 @@ import type { Transform } from 'node:stream';
 import type { NetworkRule } from '../policy/types.ts';
 import type { SessionCa } from './ca.ts';
 import type { Header } from './http-head.ts';
+import type { BudgetLimits } from './budget.ts';
 import type { ByteFilter } from './ws-frames.ts';
 
 export type { Header } from './http-head.ts';
@@ -18,6 +19,8 @@ export interface ProxyPolicy {
    * The addresses are still checked at dial time like any resolver answer.
    */
   hosts: Record<string, string[]>;
+  /** Session egress budgets (budget.ts); absent: none. */
+  budget?: BudgetLimits;
 }
 
 /** Where a flow or request is going, after identity checks. */

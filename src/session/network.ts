@@ -29,7 +29,7 @@ export interface SessionNetwork {
 }
 
 export function proxyPolicyOf(policy: EffectivePolicy): ProxyPolicy {
-  return { rules: policy.network.rules, hosts: policy.network.hosts };
+  return { rules: policy.network.rules, hosts: policy.network.hosts, budget: policy.network.budget };
 }
 
 export async function startSessionNetwork(opts: {

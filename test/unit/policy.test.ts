@@ -144,6 +144,18 @@ describe('policy merging', () => {
     assert.equal(origins['filesystem.read[0]']?.role, 'system');
   });
 
+  it('network.budget: sizes and counts, "unlimited", the last layer wins, with origins; unknown keys refused', () => {
+    const a = parsePolicyText('version: 1\nnetwork: {mode: proxy, budget: {bytesUp: 10MiB, requests: 500}}\n', { role: 'system', source: '/etc/cordon/policy.yaml' });
+    const b = parsePolicyText('version: 1\nnetwork:\n  budget:\n    requests: unlimited\n    destinations: 20\n', origin('/u.yaml'));
+    const { policy, origins } = mergeLayers([a, b]);
+    assert.deepEqual(policy.network.budget, { bytesUp: 10 * 1024 ** 2, requests: null, destinations: 20 });
+    assert.equal(origins['network.budget.bytesUp']?.role, 'system');
+    assert.deepEqual(origins['network.budget.destinations'], { role: 'user', source: '/u.yaml', line: 5, col: 19 });
+    assert.deepEqual(mergeLayers([]).policy.network.budget, { bytesUp: null, requests: null, destinations: null }, 'no budget by default');
+    assert.equal(parseError('version: 1\nnetwork:\n  budget:\n    bytes: 10\n').detail.line, 4);
+    assert.equal(parseError('version: 1\nnetwork:\n  budget:\n    requests: -1\n').detail.line, 4);
+  });
+
   it('"unlimited" clears a limit', () => {
     const { policy } = mergeLayers([parsePolicyText('version: 1\nlimits: {memory: unlimited, processes: unlimited}\n', origin())]);
     assert.equal(policy.limits.memoryBytes, null);
@@ -161,6 +173,16 @@ describe('workspace policy narrowing', () => {
     assert.equal(r.policy.limits.processes, 64);
     assert.ok(r.policy.filesystem.protect.includes('scripts/deploy.sh'));
     assert.equal(r.origins['limits.memoryBytes']?.role, 'workspace');
+  });
+
+  it('may lower an egress budget, never raise or clear one', () => {
+    const withBudget = () => mergeLayers([parsePolicyText('version: 1\nnetwork: {mode: proxy, budget: {bytesUp: 1MiB, requests: 100}}\n', origin())]);
+    const r = narrowWithWorkspace(withBudget(), ws('version: 1\nnetwork: {budget: {bytesUp: 64KiB, requests: 1000, destinations: 3}}\n'));
+    assert.deepEqual(r.policy.network.budget, { bytesUp: 64 * 1024, requests: 100, destinations: 3 });
+    assert.equal(r.origins['network.budget.bytesUp']?.role, 'workspace');
+    assert.notEqual(r.origins['network.budget.requests']?.role, 'workspace');
+    const cleared = narrowWithWorkspace(withBudget(), ws('version: 1\nnetwork: {budget: {bytesUp: unlimited}}\n'));
+    assert.equal(cleared.policy.network.budget.bytesUp, 1024 ** 2);
   });
 
   it('cannot raise a limit', () => {
