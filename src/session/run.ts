@@ -146,6 +146,10 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     const initBinary = nativeBinary(paths.install, 'cordon-init');
     trace('etc built');
     const planted = creds.current ? (await import('./credentials.ts')).plantFiles(sessionDir, creds.current.files()) : [];
+    // Before planning: a session that died without cleaning up left placeholder
+    // files in its workspace. Swept later, they could vanish between this plan
+    // (which would bind them as real files) and the sandbox's mounts.
+    sweepDeadSessions(paths.runtime);
     plan = planMounts({ policy, paths, workspace, home, sessionDir, empty, etc, initBinary, env, extraMounts: [...(network?.mounts ?? []), ...planted] });
     trace('mounts planned');
     writeJournal(sessionDir, {
@@ -202,7 +206,7 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     prepared = null;
     trace('started');
     // Off the critical path, while the sandbox runs: the rest of the
-    // decisions, and cleaning up after sessions that died without doing so.
+    // decisions, and removing the cgroups of sessions that died without doing so.
     // An audit failure here still stops the sandbox (fail closed).
     try {
       audit.append(sessionId, 'sandbox.plan', summarizePlan(plan));
@@ -213,9 +217,8 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
       await running.wait();
       throw e;
     }
-    sweepDeadSessions(paths.runtime);
     sweepStaleCgroups();
-    trace('swept stale sessions');
+    trace('swept stale cgroups');
     {
       // The control socket serves a running session only: started off the critical path.
       const { startControl } = await import('./control.ts');

@@ -2,7 +2,9 @@
 // is gone within a second.
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AuditStore } from '../../src/audit/index.ts';
 import { before, describe, it } from 'node:test';
 import { assertFreshBuild, cordonAsync, isolated } from '../helpers/cordon.ts';
 
@@ -50,3 +52,44 @@ describe('no orphans', () => {
     });
   }
 });
+
+describe('after a session dies without cleaning up', () => {
+  it("the next session sweeps the dead one's placeholder files before planning its mounts", async (ctx) => {
+    const t: ReturnType<typeof isolated> & { cleanup?: () => void } = isolated();
+    const child = cordonAsync(['run', '--no-tty', '--', 'sh', '-c', 'echo ready; sleep 600'], { env: t.env, cwd: t.workspace });
+    ctx.after(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const t0 = Date.now();
+    while (!out.includes('ready') && Date.now() - t0 < 20_000) await sleep(20);
+    const leftover = join(t.workspace, '.claude', 'settings.json');
+    assert.ok(existsSync(leftover), 'the running session planted a placeholder for a protected path');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    assert.ok(existsSync(leftover), 'SIGKILL left it behind');
+    // The next session must see the workspace as it really is: no such file, so a placeholder of its own.
+    const r = await cordonAsyncResult(['run', '--no-tty', '--', 'sh', '-c', 'test -f .claude/settings.json && ! test -s .claude/settings.json && echo planted'], t);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /planted/);
+    assert.ok(!existsSync(leftover), 'nothing is left once both sessions are over');
+    const store = AuditStore.open(join(t.root, 'state'));
+    try {
+      const plans = [...store.records({ type: 'sandbox.plan' })];
+      assert.equal(plans.length, 2);
+      assert.ok((plans[1]!.data as { placeholders: string[] }).placeholders.includes(leftover), 'the second plan made its own placeholder (the leftover was swept before it)');
+    } finally {
+      store.close();
+    }
+  });
+});
+
+function cordonAsyncResult(args: string[], t: ReturnType<typeof isolated>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = cordonAsync(args, { env: t.env, cwd: t.workspace });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d) => (stdout += d));
+    c.stderr!.on('data', (d) => (stderr += d));
+    c.once('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+}
