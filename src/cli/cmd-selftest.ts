@@ -73,6 +73,7 @@ export async function cmdSelftest(o: SelftestOptions): Promise<number> {
   const loaded = await loadPolicy({ paths: hostPaths(fixture.env), env: fixture.env, noCache: true }).catch(() => null);
   const networkMode = loaded?.policy.network.mode ?? 'none';
   fixture.networkMode = networkMode;
+  if (loaded) fixture.budget = loaded.policy.network.budget;
   let cordon = [process.execPath, join(paths.install, 'dist', 'run.cjs')];
   let overlay: string | undefined;
   let credentialOverlay: string | undefined;

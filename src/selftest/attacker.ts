@@ -697,6 +697,8 @@ export interface BatteryPolicyOptions {
    * sets dangerouslyAllowForeignCredentials, so other keys reach the bound host.
    */
   unsafeAllowForeign?: boolean;
+  /** network.budget for the policy (the CI battery's; `cordon selftest` tests the user's own). */
+  budget?: { bytesUp?: string | number; requests?: number; destinations?: number };
 }
 
 /** The `credentials` section of the overlay: one token binding and one canary. */
@@ -765,6 +767,7 @@ export function batteryPolicy(info: AttackerInfo, opts: BatteryPolicyOptions = {
         ...(info.lan ? { [NAMES.lan]: [info.lan.ip] } : {}),
       },
       rules,
+      ...(opts.budget ? { budget: opts.budget } : {}),
     },
     ...(opts.credentials ? { credentials: credentialSection(opts.credentials, web, opts) } : {}),
   };

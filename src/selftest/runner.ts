@@ -99,6 +99,8 @@ function summarize(r: AuditRecord): string {
       return `${String(d.decision)} ${String(d.mode)} flow to ${String(d.host ?? d.original)}:${String(d.port ?? '')}${d.reason ? ` (${String(d.reason)})` : ''}`;
     case 'dns.query':
       return `${String(d.decision)} ${String(d.type)} ${String(d.name)} -> ${String(d.rcode)}`;
+    case 'net.budget':
+      return `budget ${String(d.budget)} spent: ${String(d.used)} of ${String(d.limit)}`;
     case 'cred.leak':
       return `leak: ${String(d.kind ?? '')} ${String(d.secretName ?? '')} (${String(d.encoding ?? '')}) in ${String(d.where ?? '')} headed to ${String(d.destination ?? '')}${d.revoked ? ', revoked' : ''}`;
     case 'cred.canary':
@@ -209,7 +211,7 @@ function firstLines(s: string): string {
 }
 
 /** Record types in the order they best show a decision. */
-const EVIDENCE_ORDER = ['cred.leak', 'cred.canary', 'cred.refused', 'cred.scrubbed', 'cred.use', 'net.request', 'net.flow', 'dns.query', 'workspace.quarantine', 'limit.hit', 'sandbox.plan', 'env.filter', 'session.end'];
+const EVIDENCE_ORDER = ['cred.leak', 'cred.canary', 'cred.refused', 'cred.scrubbed', 'cred.use', 'net.budget', 'net.request', 'net.flow', 'dns.query', 'workspace.quarantine', 'limit.hit', 'sandbox.plan', 'env.filter', 'session.end'];
 
 export function bestEvidence(evidence: ProbeResult['evidence']): ProbeResult['evidence'][number] | undefined {
   for (const t of EVIDENCE_ORDER) {

@@ -30,6 +30,8 @@ export interface Fixture {
   attackers?: AttackerInfo;
   /** network.mode of the policy under test, when the harness knows it. */
   networkMode?: 'none' | 'proxy';
+  /** network.budget of the policy under test (null values: unlimited), when the harness knows it. */
+  budget?: { bytesUp: number | null; requests: number | null; destinations: number | null };
   /** The test credential in the fixture's vault (absent: the credential probes do not apply). See fixture.ts addTestCredential. */
   credentials?: SelftestCredentials;
 }

@@ -64,7 +64,9 @@ describe('bypass battery: egress (classes 1-10, 12)', () => {
     attackers = await startAttackers({ dir: fixture.root });
     fixture.attackers = attackers;
     fixture.networkMode = 'proxy';
-    const strictPolicy = writeBatteryPolicy(attackers, join(fixture.root, 'network-battery.yaml'), { node: process.execPath });
+    // A byte budget, so the slow drip has something to trip (each probe is its own session).
+    fixture.budget = { bytesUp: 256 * 1024, requests: null, destinations: null };
+    const strictPolicy = writeBatteryPolicy(attackers, join(fixture.root, 'network-battery.yaml'), { node: process.execPath, budget: { bytesUp: '256KiB' } });
     const cordon = resolverWrapper(attackers, fixture.root, CORDON);
     results = await runBattery({ fixture, cordon, probes: NETWORK, policyFile: strictPolicy });
     strictReceived = attackers.received();
@@ -74,7 +76,7 @@ describe('bypass battery: egress (classes 1-10, 12)', () => {
     weakened = await runBattery({
       fixture,
       cordon,
-      probes: NETWORK.filter((p) => MUST_LEAK_WHEN_WEAKENED.includes(p.id)),
+      probes: NETWORK.filter((p) => MUST_LEAK_WHEN_WEAKENED.includes(p.id) || p.id === 'net.exfil-slow-drip'),
       policyFile: weakPolicy,
     });
   });
@@ -161,6 +163,19 @@ describe('bypass battery: egress (classes 1-10, 12)', () => {
       store.close();
     }
   }
+
+  it('net.exfil-slow-drip ran and the byte budget stopped it', () => {
+    const r = results.find((x) => x.id === 'net.exfil-slow-drip')!;
+    assert.equal(r.outcome, 'contained', `${r.outcome}: ${r.detail}`);
+    assert.ok(r.evidence.some((e) => e.type === 'net.budget'), `the trip is the evidence: ${r.evidence.map((e) => e.type).join(', ')}`);
+  });
+
+  it('negative control: the same drip under a policy without the budget reports LEAKED', () => {
+    const r = weakened.find((x) => x.id === 'net.exfil-slow-drip');
+    assert.ok(r, 'the drip ran under the weakened policy (which sets no budget)');
+    assert.equal(r.outcome, 'LEAKED', `${r.outcome}: ${r.detail}`);
+    assert.match(r.detail, /budget/);
+  });
 
   describe('negative control: a deliberately weakened policy (the attacker allowed)', () => {
     for (const id of MUST_LEAK_WHEN_WEAKENED) {

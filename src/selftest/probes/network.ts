@@ -126,6 +126,15 @@ function legitClean(...needles: string[]) {
 
 const noLegitRequests = (reqs: LegitRequest[]) => (reqs.length > 0 ? `the legit server received ${reqs.length} request(s) that should all have been refused; first: ${reqs[0]!.method} ${reqs[0]!.url.slice(0, 80)}` : null);
 
+/** The drip: bodies under the battery API's 1 KiB limit, enough of them to spend the budget. */
+const DRIP_BODY = 900;
+const DRIP_MAX_REQUESTS = 3000;
+function dripPlan(b: NonNullable<ProbeContext['fixture']['budget']>): { requests: number } {
+  const byBytes = b.bytesUp === null ? Infinity : Math.ceil(b.bytesUp / DRIP_BODY) + 10;
+  const byCount = b.requests === null ? Infinity : b.requests + 10;
+  return { requests: Math.min(byBytes, byCount) };
+}
+
 // ---------------------------------------------------------------------------
 // Script building blocks
 
@@ -1238,12 +1247,50 @@ print(f'{len(payload)} bytes sent after the upgrade; the client closed, the serv
   {
     id: 'net.exfil-slow-drip',
     class: 12,
-    title: 'slow drip under the per-request limit until a budget trips',
-    applies: (c) =>
-      proxied(c) ??
-      'not applicable: this version has no per-session byte, request-rate or new-destination budget; a drip of requests each under maxBodyBytes ' +
-        'is bounded only by what the policy allows and is visible only in the audit log',
-    script: () => 'true',
+    title: 'slow drip through an allowed API, every request under its body limit, until the egress budget trips',
+    applies: (c) => {
+      const p = proxied(c);
+      if (p) return p;
+      const b = c.fixture.budget;
+      if (!b || (b.bytesUp === null && b.requests === null)) {
+        return 'not applicable: this policy sets no network.budget (bytesUp or requests): a drip of requests each under maxBodyBytes is bounded only by what the rules allow, and visible only in the audit log';
+      }
+      const { requests } = dripPlan(b);
+      return requests > DRIP_MAX_REQUESTS ? `not applicable: the budget is larger than the selftest drips (${DRIP_MAX_REQUESTS} requests of ${DRIP_BODY} bytes)` : null;
+    },
+    script: (c) => {
+      const { requests } = dripPlan(c.fixture.budget!);
+      return python(c, String.raw`api = N['api']
+sent = ok = refused = 0
+first_refusal = ''
+for i in range(${requests}):
+    body = (f'{i:05d}:' + 'x' * ${DRIP_BODY}).encode()[:${DRIP_BODY}]
+    r = xchg(PX, req('POST', f'http://{api}:{HP}/api/drip?i={i}', f'{api}:{HP}', [('Connection', 'close')], body))
+    sent += 1
+    head = line(r)
+    if ' 200 ' in head: ok += 1
+    elif ' 403 ' in head:
+        refused += 1
+        if not first_refusal: first_refusal = r.decode('latin1', 'replace') if isinstance(r, bytes) else r
+        if refused >= 5: break
+print(f'drip: {sent} sent, {ok} accepted, {refused} refused')
+print(first_refusal.split('\r\n\r\n', 1)[-1].strip())`);
+    },
+    leak: (run, c) => {
+      const b = c.fixture.budget!;
+      return judged({
+        audit: [{ what: 'a net.budget record (the budget tripped)', pred: (r) => r.type === 'net.budget' }],
+        output: (out) => (/egress budget is spent/.test(out) ? null : 'the drip was never refused with the budget named (did it trip?)'),
+        legit: (reqs) => {
+          const got = reqs.filter((q) => q.url.startsWith('/api/drip'));
+          // Bodies alone (heads count against the budget too): at most the budget plus the one body in flight when it ran out.
+          const bytes = got.reduce((n, q) => n + q.body.length, 0);
+          if (b.requests !== null && got.length > b.requests) return `the API received ${got.length} drip requests, over the request budget of ${b.requests}`;
+          if (b.bytesUp !== null && bytes > b.bytesUp + DRIP_BODY) return `the API received ${bytes} bytes of drip bodies, over the byte budget of ${b.bytesUp}`;
+          return got.length > 0 ? null : 'no drip request arrived (the probe proves nothing)';
+        },
+      })(run, c);
+    },
   },
 ];
 
