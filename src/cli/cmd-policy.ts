@@ -67,6 +67,10 @@ export async function cmdPolicyShow(o: Common): Promise<number> {
   for (const k of Object.keys(p.env.set)) row(`env.set.${k}`, JSON.stringify(p.env.set[k]));
   p.env.dangerouslyPassSecrets.forEach((v, i) => row(`env.dangerouslyPassSecrets[${i}]`, v));
   row('network.mode', p.network.mode);
+  const b = p.network.budget;
+  row('network.budget.bytesUp', b.bytesUp === null ? 'unlimited' : formatSize(b.bytesUp));
+  row('network.budget.requests', b.requests === null ? 'unlimited' : String(b.requests));
+  row('network.budget.destinations', b.destinations === null ? 'unlimited' : String(b.destinations));
   p.network.rules.forEach((r, i) => {
     const parts = [`${r.decision} ${r.host}`, `ports ${r.ports.length ? r.ports.join(',') : 'all'}`];
     if (r.methods) parts.push(`methods ${r.methods.join(',')}`);

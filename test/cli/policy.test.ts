@@ -11,7 +11,7 @@ before(() => assertFreshBuild());
 describe('cordon policy', () => {
   it('show: every value with its origin (text and JSON)', () => {
     const t = isolated();
-    writeFileSync(join(t.root, 'config', 'policy.yaml'), 'version: 1\nextends: claude-code\nlimits:\n  memory: 2GiB\n');
+    writeFileSync(join(t.root, 'config', 'policy.yaml'), 'version: 1\nextends: claude-code\nlimits:\n  memory: 2GiB\nnetwork:\n  budget: {bytesUp: 5MiB}\n');
     const j = cordonSync(['policy', 'show', '--json'], { env: t.env, cwd: t.workspace });
     assert.equal(j.status, 0, j.stderr);
     const out = JSON.parse(j.stdout);
@@ -24,6 +24,9 @@ describe('cordon policy', () => {
     const text = cordonSync(['policy', 'show'], { env: t.env, cwd: t.workspace }).stdout;
     assert.match(text, /limits\.memory\s+2GiB\s+user:.*policy\.yaml:4/);
     assert.match(text, /filesystem\.write\[\d\]\s+~\/\.claude\s+profile:claude-code/);
+    assert.match(text, /network\.budget\.bytesUp\s+5MiB\s+user:.*policy\.yaml:6/);
+    assert.match(text, /network\.budget\.requests\s+unlimited/);
+    assert.equal(out.policy.network.budget.bytesUp, 5 * 1024 ** 2);
   });
 
   it('check: ok for a good file; file, line and field for a bad one', () => {
