@@ -14,11 +14,11 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import * as dnsPacket from 'dns-packet';
 import { issueCredentials } from '../src/broker/index.ts';
 import { compileBinding } from '../src/policy/bindings.ts';
 import type { NetworkRule } from '../src/policy/types.ts';
 import { createSessionCa, createSessionProxy, type Inspector, type SessionCa, type SessionProxy } from '../src/proxy/index.ts';
+import { syntheticAddress } from './proxy-dns.ts';
 
 interface Percentiles {
   p50: number;
@@ -59,28 +59,6 @@ function roundTrip(t: tls.TLSSocket, bytes: string): Promise<void> {
   });
 }
 
-async function synthetic(socketPath: string, name: string): Promise<string> {
-  const q = dnsPacket.encode({ type: 'query', id: 1, questions: [{ name, type: 'A' }] });
-  const answer = await new Promise<Buffer>((resolve, reject) => {
-    const s = net.connect(socketPath, () => {
-      const f = Buffer.alloc(9 + q.length);
-      f.writeUInt16BE(7 + q.length, 0);
-      f[2] = 4;
-      q.copy(f, 9);
-      s.end(Buffer.concat([Buffer.from('CORDON/1 DNS\n'), f]));
-    });
-    let b = Buffer.alloc(0);
-    s.on('data', (c: Buffer) => {
-      b = Buffer.concat([b, c]);
-      if (b.length >= 2 && b.length >= 2 + b.readUInt16BE(0)) {
-        s.destroy();
-        resolve(b.subarray(9));
-      }
-    });
-    s.on('error', reject);
-  });
-  return ((dnsPacket.decode(answer).answers ?? [])[0] as dnsPacket.StringAnswer).data;
-}
 
 async function server(ca: SessionCa, name: string): Promise<{ server: https.Server; port: number }> {
   const leaf = await ca.leafFor(name);
@@ -130,7 +108,7 @@ export async function benchInjection(requests = 500): Promise<Record<string, unk
   const plainProxy = await start('baseline', []);
   const brokerProxy = await start('broker', [creds.inspector()]);
   const connect = async (p: (typeof proxies)[0], host: string, port: number): Promise<tls.TLSSocket> => {
-    const addr = await synthetic(p.socketPath, host);
+    const addr = await syntheticAddress(p.socketPath, host);
     return new Promise((resolve, reject) => {
       const s = net.connect({ path: p.socketPath }, () => {
         s.write(`CORDON/1 TCP ${addr} ${port} 40000\n`);

@@ -10,9 +10,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import * as dnsPacket from 'dns-packet';
 import type { NetworkRule } from '../src/policy/types.ts';
 import { createSessionCa, createSessionProxy } from '../src/proxy/index.ts';
+import { syntheticAddress } from './proxy-dns.ts';
 
 export interface Percentiles {
   p50: number;
@@ -154,28 +154,8 @@ export async function benchProxy(options: ProxyBenchOptions = {}): Promise<Proxy
   });
   await proxy.listen(socketPath);
 
-  const synthetic = async (name: string) => {
-    const q = dnsPacket.encode({ type: 'query', id: 1, questions: [{ name, type: 'A' }] });
-    const answer = await new Promise<Buffer>((resolve, reject) => {
-      const s = net.connect(socketPath, () => {
-        const f = Buffer.alloc(9 + q.length);
-        f.writeUInt16BE(7 + q.length, 0);
-        f[2] = 4;
-        q.copy(f, 9);
-        s.end(Buffer.concat([Buffer.from('CORDON/1 DNS\n'), f]));
-      });
-      let b = Buffer.alloc(0);
-      s.on('data', (c: Buffer) => {
-        b = Buffer.concat([b, c]);
-        if (b.length >= 2 && b.length >= 2 + b.readUInt16BE(0)) {
-          s.destroy();
-          resolve(b.subarray(9));
-        }
-      });
-      s.on('error', reject);
-    });
-    return ((dnsPacket.decode(answer).answers ?? [])[0] as dnsPacket.StringAnswer).data;
-  };
+  const synthetic = (name: string) => syntheticAddress(socketPath, name);
+
   const spliceAddr = await synthetic('splice.test');
   const termAddr = await synthetic('api.test');
 

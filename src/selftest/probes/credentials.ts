@@ -27,9 +27,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AuditStore, type AuditRecord } from '../../audit/index.ts';
+import type { AuditRecord } from '../../audit/index.ts';
 import { describeHit, findCanary, type Hit, type LegitRequest } from '../attacker.ts';
 import type { Probe, ProbeContext, ProbeRun } from '../types.ts';
+import { sessionRecords, unmet, type AuditExpectation } from './session-window.ts';
 
 // ---------------------------------------------------------------------------
 // Applicability
@@ -121,14 +122,6 @@ function wholeRequest(bytes: Buffer): boolean {
 // ---------------------------------------------------------------------------
 // Judgement
 
-export interface AuditExpectation {
-  what: string;
-  min?: number;
-  /** At most this many (e.g. no cred.use after a revocation). */
-  max?: number;
-  pred: (r: AuditRecord) => boolean;
-}
-
 export interface CredentialVerdict {
   audit?: AuditExpectation[] | ((c: ProbeContext) => AuditExpectation[]);
   /** The value rides in a streamed body: the head and the bytes before the value may reach the endpoint, but never the value nor a complete request. */
@@ -156,19 +149,6 @@ function known(c: ProbeContext, run: ProbeRun): Known {
     foreign: attackerKey(c),
     peerPlaceholder: c.peer?.placeholder ?? null,
   };
-}
-
-function sessionOf(c: ProbeContext, run: ProbeRun): { from: number; to: number; records: AuditRecord[] } {
-  if (run.sessionId === null) return { from: Date.now() - 120_000, to: Date.now(), records: [] };
-  const store = AuditStore.open(c.fixture.stateDir);
-  try {
-    const records = [...store.records({ session: run.sessionId })];
-    const start = records.find((r) => r.type === 'session.start') ?? records[0];
-    const end = records.findLast((r) => r.type === 'session.end');
-    return { from: start ? Date.parse(start.ts) - 5 : Date.now() - 120_000, to: end ? Date.parse(end.ts) + 50 : Date.now(), records };
-  } finally {
-    store.close();
-  }
 }
 
 /** A form of the real value in the audit store's files (the redactor must have kept it out). */
@@ -216,7 +196,7 @@ export function credentialJudge(v: CredentialVerdict = {}): NonNullable<Probe['l
     const info = c.fixture.attackers!;
     const k = known(c, run);
     const all = Object.values(c.fixture.canaries);
-    const { from, to, records } = sessionOf(c, run);
+    const { from, to, records } = sessionRecords(c, run);
     const within = <T extends { at: number }>(list: T[]) => list.filter((x) => x.at <= to);
     const a = attackerVerdict(within(info.leaksSince(from)), k, all, v.bodyStreams === true);
     if (a) return a;
@@ -231,12 +211,7 @@ export function credentialJudge(v: CredentialVerdict = {}): NonNullable<Probe['l
     if (run.status === 125) return null; // the runner reports it as an error (a missing tool, no placeholder)
     const o = v.output?.(out, k);
     if (o) return o;
-    for (const e of typeof v.audit === 'function' ? v.audit(c) : (v.audit ?? [])) {
-      const n = records.filter(e.pred).length;
-      if (n < (e.min ?? 1)) return `the attempt is not in the audit log: expected at least ${e.min ?? 1} ${e.what}, found ${n}`;
-      if (e.max !== undefined && n > e.max) return `expected at most ${e.max} ${e.what}, found ${n}`;
-    }
-    return null;
+    return unmet(records, typeof v.audit === 'function' ? v.audit(c) : (v.audit ?? []));
   };
 }
 

@@ -17,6 +17,7 @@
 import { AuditStore, type AuditRecord } from '../../audit/index.ts';
 import { describeHit, findCanary, type AttackerInfo, type LegitRequest } from '../attacker.ts';
 import type { Probe, ProbeContext, ProbeRun } from '../types.ts';
+import { sessionRecords, unmet, type AuditExpectation } from './session-window.ts';
 
 // ---------------------------------------------------------------------------
 // Applicability and judgement
@@ -29,12 +30,6 @@ const endpoints = (c: ProbeContext) => (c.fixture.attackers ? null : NO_ENDPOINT
 /** Needs the proxy (identity, smuggling, TLS, policy rules). */
 const proxied = (c: ProbeContext) => endpoints(c) ?? (c.fixture.networkMode === 'none' ? MODE_NONE : null);
 
-interface AuditExpectation {
-  what: string;
-  min?: number;
-  pred: (r: AuditRecord) => boolean;
-}
-
 interface Verdict {
   /** Records the attempt must leave in the session's audit log (checked when network.mode is proxy). */
   audit?: AuditExpectation[];
@@ -42,24 +37,6 @@ interface Verdict {
   legit?: (reqs: LegitRequest[], info: AttackerInfo) => string | null;
   /** The sandbox's output (stdout then stderr). */
   output?: (out: string, info: AttackerInfo) => string | null;
-}
-
-/**
- * The session's records and its time window. session.start is written before
- * the sandbox starts and session.end after the proxy has closed, so every
- * dial the session caused falls between them (a small allowance for clocks).
- */
-function sessionRecords(c: ProbeContext, run: ProbeRun): { from: number; to: number; records: AuditRecord[] } {
-  if (run.sessionId === null) return { from: Date.now() - 120_000, to: Date.now(), records: [] };
-  const store = AuditStore.open(c.fixture.stateDir);
-  try {
-    const records = [...store.records({ session: run.sessionId })];
-    const start = records.find((r) => r.type === 'session.start') ?? records[0];
-    const end = records.findLast((r) => r.type === 'session.end');
-    return { from: start ? Date.parse(start.ts) - 5 : Date.now() - 120_000, to: end ? Date.parse(end.ts) + 50 : Date.now(), records };
-  } finally {
-    store.close();
-  }
 }
 
 function judged(v: Verdict = {}): NonNullable<Probe['leak']> {
@@ -78,13 +55,7 @@ function judged(v: Verdict = {}): NonNullable<Probe['leak']> {
     if (o) return o;
     const l = v.legit?.(within(info.legitSince(from)), info);
     if (l) return l;
-    if (c.fixture.networkMode !== 'none') {
-      for (const e of v.audit ?? []) {
-        const n = records.filter(e.pred).length;
-        if (n < (e.min ?? 1)) return `the attempt is not in the audit log: expected at least ${e.min ?? 1} ${e.what}, found ${n}`;
-      }
-    }
-    return null;
+    return c.fixture.networkMode !== 'none' ? unmet(records, v.audit ?? []) : null;
   };
 }
 
