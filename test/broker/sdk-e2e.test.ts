@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AuditStore } from '../../src/audit/index.ts';
@@ -47,11 +47,31 @@ const out = (k, v) => console.log(JSON.stringify({ k, v }));
   const openai = new OpenAI({ baseURL: process.env.OPENAI_URL, maxRetries: 0 });
   const s3 = new S3Client({ endpoint: process.env.S3_URL, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1 });
   const tryIt = async (k, fn) => { try { out(k, { ok: true, v: await fn() }); } catch (e) { out(k, { ok: false, status: e.status ?? e.$metadata?.httpStatusCode ?? null, error: String(e.message ?? e).slice(0, 300) }); } };
-  if (step === 'all') {
+  if (step === 'all' || step === 'memory') {
     await tryIt('anthropic', async () => (await anthropic.messages.create({ model: 'claude-test', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] })).content[0].text);
     await tryIt('openai', async () => (await openai.chat.completions.create({ model: 'gpt-test', messages: [{ role: 'user', content: 'hi' }] })).choices[0].message.content);
     await tryIt('s3put', async () => (await s3.send(new PutObjectCommand({ Bucket: 'b', Key: 'k.txt', Body: 'hello from the sandbox' }))).$metadata.httpStatusCode);
     await tryIt('s3get', async () => await (await s3.send(new GetObjectCommand({ Bucket: 'b', Key: 'k.txt' }))).Body.transformToString());
+  }
+  if (step === 'memory') {
+    // What a core dump of this process would hold: every readable, writable mapping, after the SDKs have used their keys.
+    out('corelimit', fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max core file size')));
+    const mem = fs.openSync('/proc/self/mem', 'r');
+    const dump = fs.openSync('mem.bin', 'w');
+    let total = 0;
+    for (const l of fs.readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) rw/.exec(l);
+      if (!m) continue;
+      const start = Number.parseInt(m[1], 16);
+      const len = Number.parseInt(m[2], 16) - start;
+      if (len > 64 * 1024 * 1024) continue;
+      const buf = Buffer.alloc(len);
+      try { fs.readSync(mem, buf, 0, len, start); } catch { continue; }
+      fs.writeSync(dump, buf);
+      total += len;
+    }
+    fs.closeSync(dump);
+    out('dumped', total);
   }
   if (step === 'revoke') {
     await tryIt('before', async () => (await anthropic.messages.create({ model: 'claude-test', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] })).content[0].text);
@@ -217,6 +237,25 @@ describe('credentials: official SDKs in the sandbox hold placeholders only', () 
     assert.match(out.env.OPENAI_API_KEY, /^sk-proj-cordonph/);
     assert.match(out.env.AWS_ACCESS_KEY_ID, /^AKIACORDON/);
     assert.match(out.awsfile, /aws_access_key_id\s*=\s*AKIACORDON/);
+  });
+
+  it("a memory image of the SDK process (what a core dump would hold) has the placeholders, no real value; core dumps are off", async () => {
+    const r = await collect(runClient(c, 'memory'));
+    const out = parse(r.stdout);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(out.anthropic, { ok: true, v: 'hello from the mock' }, 'the SDK did use its key');
+    assert.match(String(out.corelimit), /Max core file size\s+0\s+0\s/, 'RLIMIT_CORE is 0, soft and hard');
+    const dump = readFileSync(join(c.t.workspace, 'mem.bin'));
+    try {
+      assert.ok(dump.length > 1024 * 1024 && dump.length === out.dumped, `a real memory image: ${dump.length} bytes`);
+      assert.ok(dump.includes(Buffer.from('sk-ant-api03-cordonph')), 'the image holds the placeholder the SDK used (the dump sees what the process holds)');
+      for (const [name, v] of Object.entries({ anthropic: REAL.anthropic, openai: REAL.openai, awsKey: REAL.aws.accessKeyId, awsSecret: REAL.aws.secretAccessKey })) {
+        assert.ok(!dump.includes(Buffer.from(v)), `the real ${name} value is in the sandboxed process's memory`);
+        assert.ok(!dump.includes(Buffer.from(v, 'utf16le')), `the real ${name} value (two-byte string) is in the sandboxed process's memory`);
+      }
+    } finally {
+      rmSync(join(c.t.workspace, 'mem.bin'), { force: true });
+    }
   });
 
   it('the audit log records each use, and no value', () => {
