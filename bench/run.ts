@@ -81,7 +81,7 @@ if (want('egress')) {
   const tp = r.throughputMBps as Record<string, number>;
   const ratio = r.throughputRatio as Record<string, number>;
   table(
-    `Egress: ${r.sizeMB} MB HTTPS download from a loopback server (best of ${r.rounds}, same run)`,
+    `Egress: ${r.sizeMB} MB HTTPS download from a loopback server (median of ${r.rounds} interleaved rounds, same run)`,
     ['path', 'MB/s', 'x direct'],
     Object.keys(tp).map((k) => [k, tp[k]!, k === 'direct' ? 1 : (ratio[k] ?? tp[k]! / tp.direct!)]),
   );
