@@ -202,6 +202,33 @@ export function createInspector(ctx: InspectorContext): Inspector {
     return Buffer.concat([rw.push(buf), rw.end()]);
   };
 
+  /**
+   * Watches the payload stream across message boundaries. `begin()` marks the
+   * start of a message or control frame; `see(chunk)` takes its payload in wire
+   * order and calls `onSeam` for a match that starts in an earlier message or
+   * frame and ends in this one (a match inside one message is the message
+   * rewriter's). Keeps the longest pattern's length - 1 bytes.
+   */
+  function seams<T>(matcher: Matcher<T>, onSeam: (h: { tag: T }) => unknown): { begin(): void; see(chunk: Buffer): void } {
+    const keep = Math.max(0, matcher.maxLength - 1);
+    let tail = Buffer.alloc(0);
+    /** How many bytes at the start of `tail` came before the current message or frame. */
+    let earlier = 0;
+    return {
+      begin: () => {
+        earlier = tail.length;
+      },
+      see: (chunk) => {
+        if (keep === 0 || chunk.length === 0) return;
+        const joined = tail.length === 0 ? chunk : Buffer.concat([tail, chunk]);
+        if (earlier > 0) for (const h of matcher.all(joined)) if (h.start < earlier && h.end > earlier) onSeam(h);
+        const cut = Math.max(0, joined.length - keep);
+        tail = Buffer.from(joined.subarray(cut));
+        earlier = Math.max(0, earlier - cut);
+      },
+    };
+  }
+
   function upgraded(res: InspectedResponse) {
     const req = res.request;
     const plan = plans.get(req);
@@ -212,9 +239,23 @@ export function createInspector(ctx: InspectorContext): Inspector {
       if (h.tag.type !== 'finding') return Buffer.alloc(0);
       throw new WsProtocolError(onFinding(req, h.tag.found, 'websocket'));
     };
+    // Across messages too: a value cut between two messages (or a message and a ping) is still a finding.
+    const clientSeam = seams(findings, found);
     const fromClient = findings.empty
       ? undefined
-      : new WsFrameRewriter({ from: 'client', message: () => new StreamRewriter(findings, found), control: (p) => rewriteAll(findings, p, found) });
+      : new WsFrameRewriter({
+          from: 'client',
+          message: () => {
+            clientSeam.begin();
+            const rw = new StreamRewriter(findings, found);
+            return { push: (b) => (clientSeam.see(b), rw.push(b)), end: () => rw.end() };
+          },
+          control: (p) => {
+            if (p.length > 0) clientSeam.begin();
+            clientSeam.see(p);
+            return rewriteAll(findings, p, found);
+          },
+        });
     // Server to agent, from a credentialed host: real values back to placeholders.
     let fromServer: WsFrameRewriter | undefined;
     const m = scrubber();
@@ -226,13 +267,21 @@ export function createInspector(ctx: InspectorContext): Inspector {
         counter.n++;
         return h.tag.replacement;
       };
+      // A value cut between two messages cannot be rewritten (the first is already
+      // complete and sent): the connection is cut before the rest of it goes.
+      const serverSeam = seams(m, () => {
+        const reason = 'the server split a credential value across WebSocket messages; the connection was cut';
+        ctx.audit('cred.refused', { ...where(req), status: res.status, reason });
+        throw new WsProtocolError(reason);
+      });
       fromServer = new WsFrameRewriter({
         from: 'server',
         message: () => {
+          serverSeam.begin();
           const counter = { n: 0 };
           const rw = new StreamRewriter(m, swap(counter));
           return {
-            push: (b) => rw.push(b),
+            push: (b) => (serverSeam.see(b), rw.push(b)),
             end: () => {
               const out = rw.end();
               scrubbedIn(counter.n);
@@ -241,6 +290,8 @@ export function createInspector(ctx: InspectorContext): Inspector {
           };
         },
         control: (p) => {
+          if (p.length > 0) serverSeam.begin();
+          serverSeam.see(p);
           const counter = { n: 0 };
           const out = rewriteAll(m, p, swap(counter));
           scrubbedIn(counter.n);
@@ -275,7 +326,10 @@ export function createInspector(ctx: InspectorContext): Inspector {
     },
     onResponse(res: InspectedResponse): InspectorVerdict {
       if (!plans.get(res.request)?.credentialed) return undefined;
-      const n = scrubHeaders(scrubber(), res.headers);
+      // The reason phrase too: a server can quote anything in the status line.
+      const status: Header[] = [['reason', res.reason]];
+      const n = scrubHeaders(scrubber(), res.headers) + scrubHeaders(scrubber(), status);
+      res.reason = status[0]![1];
       if (n > 0) ctx.audit('cred.scrubbed', { ...where(res.request), status: res.status, in: 'headers', count: n });
       const bodyless = res.request.method === 'HEAD' || res.status < 200 || res.status === 204 || res.status === 304;
       const coding = compressedEncoding(res.headers);

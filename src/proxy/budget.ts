@@ -33,7 +33,8 @@ export class EgressBudget {
   #bytesUp = 0;
   #requests = 0;
   readonly #destinations = new Set<string>();
-  readonly #reported = new Set<keyof BudgetLimits>();
+  /** "budget:limit" pairs already audited (a reload that changes the limit can trip it again). */
+  readonly #reported = new Set<string>();
   readonly #audit: (data: Record<string, unknown>) => void;
 
   /** `audit` receives the net.budget record's data (the caller adds the session). */
@@ -57,14 +58,21 @@ export class EgressBudget {
    * the reason it does not. A new destination counts only when admitted.
    */
   admit(limits: BudgetLimits, host: string, port: number): string | null {
+    const no = this.check(limits, host, port);
+    if (no) return no;
+    this.#destinations.add(`${host.toLowerCase()}:${port}`);
+    this.#requests++;
+    return null;
+  }
+
+  /** Whether a request or flow to host:port would be admitted, without counting it (before a dial that admit follows). */
+  check(limits: BudgetLimits, host: string, port: number): string | null {
     const spent = this.spent(limits);
     if (spent) return spent;
     const dest = `${host.toLowerCase()}:${port}`;
     if (limits.destinations !== null && !this.#destinations.has(dest) && this.#destinations.size >= limits.destinations) {
       return this.#trip(limits, 'destinations');
     }
-    this.#destinations.add(dest);
-    this.#requests++;
     return null;
   }
 
@@ -90,8 +98,8 @@ export class EgressBudget {
   #trip(limits: BudgetLimits, which: keyof BudgetLimits): string {
     const limit = limits[which]!;
     const used = which === 'bytesUp' ? this.#bytesUp : which === 'requests' ? this.#requests : this.#destinations.size;
-    if (!this.#reported.has(which)) {
-      this.#reported.add(which);
+    if (!this.#reported.has(`${which}:${limit}`)) {
+      this.#reported.add(`${which}:${limit}`);
       this.#audit({ budget: which, limit, used });
     }
     const what = which === 'bytesUp' ? `${limit} bytes sent` : which === 'requests' ? `${limit} requests` : `${limit} destinations`;

@@ -71,6 +71,14 @@ export async function runExplicit(flow: Flow, reader: StreamReader): Promise<voi
     flow.set({ decision: j.decision, rule: j.rule, reason: j.reason, stage: 'policy', protocol: 'unknown' });
     return answerAndClose(flow, denyResponse(j.deny, target, true));
   }
+  // Nothing is resolved or dialled once the session's egress budget is spent
+  // (a name lookup can carry data too); the tunnel itself is admitted and counted in runTunnel.
+  const over = flow.ctx.budget.check(flow.view.budget, host, port);
+  if (over) {
+    flow.set({ decision: 'deny', rule: j.kind === 'allow' ? j.rule : null, protocol: 'unknown' });
+    flow.refuse('policy', over);
+    return answerAndClose(flow, denyResponse('budget', target, true));
+  }
   // Dial before answering, so an unreachable or forbidden address is a readable error.
   let seed: { socket: net.Socket; address: string };
   try {

@@ -12,7 +12,7 @@ import type { BodyMode } from './http-message.ts';
 import type { StreamReader } from './stream-reader.ts';
 
 /** truncated: the sender ended early; malformed: bad chunked framing; too-large: over the limit; peer-gone: the receiver went away. */
-export type BodyErrorKind = 'truncated' | 'malformed' | 'too-large' | 'peer-gone';
+export type BodyErrorKind = 'truncated' | 'malformed' | 'too-large' | 'peer-gone' | 'budget';
 
 export class BodyError extends CordonError {
   readonly kind: BodyErrorKind;

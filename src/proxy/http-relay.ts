@@ -128,6 +128,21 @@ export async function relayHttp(r: Relay): Promise<void> {
   }
 }
 
+/**
+ * The body as it goes upstream, each piece charged to the egress budget before
+ * it is written: the piece that would overspend is not sent, and the request
+ * fails (BodyError 'budget').
+ */
+async function* metered(pieces: AsyncIterable<BodyPiece>, charge: (n: number) => string | null): AsyncGenerator<BodyPiece> {
+  for await (const p of pieces) {
+    let n = 0;
+    for (const d of p.data) n += d.length;
+    const over = n > 0 ? charge(n) : null;
+    if (over) throw new BodyError('budget', over);
+    yield p;
+  }
+}
+
 /** The reason an inspector's body transform refused the request with (an Error carrying a string `deny`), or null. */
 function transformDenial(e: unknown): string | null {
   const deny = e instanceof Error ? (e as Error & { deny?: unknown }).deny : undefined;
@@ -374,7 +389,10 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
   // 6. Body up and response down, at the same time.
   let bodyError: unknown = null;
   const bodyDone = sendBody(
-    buffered !== undefined ? bufferedBody(buffered) : readBody(r.reader, req.framing, { limit: j.bodyLimit, idleMs: ctx.timeouts.idleMs }),
+    metered(
+      buffered !== undefined ? bufferedBody(buffered) : readBody(r.reader, req.framing, { limit: j.bodyLimit, idleMs: ctx.timeouts.idleMs }),
+      (n) => ctx.budget.charge(flow.view.budget, n),
+    ),
     up.socket,
     bodyMode,
     transforms,
@@ -382,7 +400,6 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
   ).then(
     (n) => {
       rec.bytesUp = n;
-      ctx.budget.charge(flow.view.budget, n);
     },
     (e: unknown) => {
       bodyError = e;
@@ -405,6 +422,10 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
     r.slot.discard(); // stops a body still streaming to a failed upstream
     await bodyDone;
     const be = bodyError as unknown;
+    if (be instanceof BodyError && be.kind === 'budget' && !responseStarted) {
+      rec.decision = 'deny';
+      return refuse('budget', be.message, undefined, true);
+    }
     if (be instanceof BodyError && (be.kind === 'too-large' || be.kind === 'malformed') && !responseStarted) {
       rec.decision = be.kind === 'too-large' ? 'deny' : 'refused';
       return refuse(be.kind === 'too-large' ? 'body-limit' : 'bad-request', be.message, undefined, true);
@@ -433,7 +454,7 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
   if (bodyError) {
     // The response is complete but the request body was not relayed to its end.
     const denied = transformDenial(bodyError);
-    if (denied !== null) rec.decision = 'deny';
+    if (denied !== null || (bodyError instanceof BodyError && bodyError.kind === 'budget')) rec.decision = 'deny';
     rec.reason = `request body: ${denied ?? (bodyError as Error).message}`;
     flow.set({ stage: 'relay', reason: `${flow.record.reason}; request ${flow.record.requests}: ${rec.reason}` });
     emit();

@@ -77,7 +77,7 @@ const framingOf = (h: InspectedResponse['headers']) =>
 
 /** Show a head to every inspector (they may edit its headers); a deny or a throw fails the response. */
 async function inspectHead(job: ResponseJob, head: ParsedResponse, body: boolean): Promise<{ inspected: InspectedResponse; transforms: Transform[] }> {
-  const inspected: InspectedResponse = { request: job.inspected, status: head.status, headers: head.headers.map(([n, v]) => [n, v]) };
+  const inspected: InspectedResponse = { request: job.inspected, status: head.status, reason: head.reason, headers: head.headers.map(([n, v]) => [n, v]) };
   const before = framingOf(inspected.headers);
   const transforms: Transform[] = [];
   for (const ins of job.flow.ctx.inspectors) {
@@ -92,6 +92,7 @@ async function inspectHead(job: ResponseJob, head: ParsedResponse, body: boolean
     if (verdict && typeof verdict === 'object' && 'deny' in verdict) throw new UpstreamFailure(`inspector ${ins.name}: ${verdict.deny}`, true);
   }
   if (framingOf(inspected.headers) !== before) throw new UpstreamFailure('an inspector changed the response framing', true);
+  if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(inspected.reason)) throw new UpstreamFailure('an inspector left control bytes in the reason phrase', true);
   return { inspected, transforms };
 }
 
@@ -116,7 +117,7 @@ export async function relayResponse(job: ResponseJob): Promise<ResponseResult> {
         if (f?.fromClient) fromClient.push(f.fromClient);
       }
       job.onHead();
-      await write(client, clientResponseHead(head, inspected.headers, { body: 'none', close: false, upgrade: true }));
+      await write(client, clientResponseHead({ ...head, reason: inspected.reason }, inspected.headers, { body: 'none', close: false, upgrade: true }));
       return { status: 101, bytes: 0, closeClient: false, reuseUpstream: false, upgraded: true, fromServer, fromClient };
     }
     if (head.informational) {
@@ -124,7 +125,7 @@ export async function relayResponse(job: ResponseJob): Promise<ResponseResult> {
       if (head.status === 100 || req.version !== '1.1') continue;
       // Interim heads are shown to the inspectors too: a 103 can quote what the request carried.
       const { inspected } = await inspectHead(job, head, false);
-      await write(client, interimHead(head, inspected.headers));
+      await write(client, interimHead({ ...head, reason: inspected.reason }, inspected.headers));
       continue;
     }
     if (head.tunnel) throw new UpstreamFailure('the server answered with a tunnel');
@@ -140,7 +141,7 @@ export async function relayResponse(job: ResponseJob): Promise<ResponseResult> {
     if (mode === 'close' || head.framing.kind === 'close') closeClient = true;
 
     job.onHead();
-    await write(client, clientResponseHead(head, inspected.headers, { body: mode, close: closeClient, upgrade: false }));
+    await write(client, clientResponseHead({ ...head, reason: inspected.reason }, inspected.headers, { body: mode, close: closeClient, upgrade: false }));
     const bytes = await sendBody(readBody(job.upstream.reader, head.framing, { limit: null, idleMs: ctx.timeouts.idleMs }), client, mode, transforms);
     const upstreamCloses =
       head.framing.kind === 'close' ||

@@ -146,6 +146,6 @@ export function splice(a: SpliceEnd, b: SpliceEnd): Promise<SpliceResult> {
       return;
     }
     pump(a, b, (n) => (aToB += n));
-    pump(b, a, (n) => (bToA += n));
+    if (!settled) pump(b, a, (n) => (bToA += n)); // a's pending bytes may already have torn it down
   });
 }

@@ -48,10 +48,12 @@ export interface InspectedRequest {
   body?: Buffer;
 }
 
-/** What an inspector sees of a response. `headers` may be edited in place. */
+/** What an inspector sees of a response. `reason` and `headers` may be edited in place. */
 export interface InspectedResponse {
   readonly request: InspectedRequest;
   readonly status: number;
+  /** The status line's reason phrase, as received (a server can put anything there). */
+  reason: string;
   headers: Header[];
 }
 

@@ -75,7 +75,8 @@ describe('the broker on 1xx heads and WebSocket connections', { timeout: 30_000 
   const onUpgrade = (rq: IncomingMessage, socket: Duplex) => {
     const auth = String(rq.headers.authorization ?? '');
     const ext = rq.url === '/ws-ext' ? 'Sec-WebSocket-Extensions: permessage-deflate\r\n' : '';
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\nX-Echo: ${auth}\r\n${ext}\r\n`);
+    const reason = rq.url === '/ws-reason' ? `Switching ${auth}` : 'Switching Protocols';
+    socket.write(`HTTP/1.1 101 ${reason}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\nX-Echo: ${auth}\r\n${ext}\r\n`);
     const peer: WsPeer = { req: rq, socket, got: decoder('client') };
     peers.push(peer);
     socket.on('data', (d: Buffer) => {
@@ -86,6 +87,12 @@ describe('the broker on 1xx heads and WebSocket connections', { timeout: 30_000 
       }
     });
     socket.on('error', () => {});
+    if (rq.url === '/ws-split') {
+      // The value cut between two messages: the first can only go as it is; the second must not.
+      const real = Buffer.from(auth, 'latin1');
+      socket.write(encodeFrame(true, 1, Buffer.concat([Buffer.from('one: '), real.subarray(0, 30)]), false));
+      setTimeout(() => socket.write(encodeFrame(true, 1, Buffer.concat([real.subarray(30), Buffer.from(' :two')]), false)), 20);
+    }
     if (rq.url === '/ws-echo') {
       const real = Buffer.from(auth, 'latin1');
       const cut = 20;
@@ -104,6 +111,10 @@ describe('the broker on 1xx heads and WebSocket connections', { timeout: 30_000 
     bound = await fakeServer(
       (rq, res) => {
         if (rq.url === '/hints') res.writeEarlyHints({ link: '</a.css>; rel=preload', 'x-echo': String(rq.headers.authorization) });
+        if (rq.url === '/reason') {
+          res.writeHead(200, `OK ${String(rq.headers.authorization)}`);
+          return void res.end('final');
+        }
         res.end('final');
       },
       { name: 'bound.test', onUpgrade },
@@ -137,6 +148,7 @@ describe('the broker on 1xx heads and WebSocket connections', { timeout: 30_000 
       };
       t.on('data', onData);
       t.on('close', done);
+      t.on('end', done); // the harness's flow socket is half-open: a teardown arrives as an end
     });
   }
 
@@ -187,6 +199,34 @@ describe('the broker on 1xx heads and WebSocket connections', { timeout: 30_000 
     assert.ok(ws.length >= 4, `one record per scrubbed message or control frame: ${ws.length}`);
   });
 
+  it('a reason phrase quoting the injected value (final response, 101) reaches the agent scrubbed', async () => {
+    let t = await s.open('bound.test', bound.port);
+    t.write(req('GET', '/reason', 'bound.test', { Authorization: `Bearer ${s.ph()}` }));
+    let got = (await readUntil(t, (b) => b.includes('final'))).toString('latin1');
+    t.destroy();
+    assert.ok(got.startsWith(`HTTP/1.1 200 OK Bearer ${s.ph()}\r\n`), got.slice(0, 120));
+    assert.ok(!got.includes(REAL));
+    t = await s.open('bound.test', bound.port);
+    t.write(upgrade('bound.test', '/ws-reason', s.ph()));
+    got = (await readUntil(t, (b) => b.includes('\r\n\r\n'))).toString('latin1');
+    t.destroy();
+    assert.ok(got.startsWith(`HTTP/1.1 101 Switching Bearer ${s.ph()}\r\n`), got.slice(0, 120));
+    assert.ok(!got.includes(REAL));
+  });
+
+  it('a value the server splits across two messages: the connection is cut before the second half', async () => {
+    const t = await s.open('bound.test', bound.port);
+    t.write(upgrade('bound.test', '/ws-split', s.ph()));
+    const got = await readUntil(t, () => false, 5000).catch(() => assert.fail('the proxy did not end the connection'));
+    t.destroy();
+    const text = got.toString('latin1');
+    assert.match(text, /one: /, 'the first message went through');
+    const realTail = Buffer.from(`Bearer ${REAL}`).subarray(30);
+    assert.ok(!got.includes(realTail.subarray(0, 12)), 'the second half never reached the agent');
+    assert.ok(!text.includes(':two'));
+    assert.ok(s.records('cred.refused').some((r) => /split a credential value across WebSocket messages/.test(String(r.reason))));
+  });
+
   it('a server that negotiates an extension anyway is refused before the agent sees the 101', async () => {
     const t = await s.open('bound.test', bound.port);
     t.write(upgrade('bound.test', '/ws-ext', s.ph()));
@@ -227,5 +267,33 @@ describe('the broker on 1xx heads and WebSocket connections', { timeout: 30_000 
     assert.equal(leak.destination, `other.test:${other.port}`);
     assert.equal(leak.revoked, true);
     assert.equal(s.creds.issued()[0]!.revoked, true);
+  });
+
+  it("the agent's placeholder cut between two messages to an unbound host is found", async () => {
+    // A session of its own: the test above revoked the first one's placeholder.
+    const s2 = await session({
+      bindings: [{ secret: 'api', hosts: ['bound.test'], ports: [bound.port], header: 'authorization', scheme: 'Bearer', placeholderPrefix: 'sk-test-', env: 'API_KEY' }],
+      secrets: { api: REAL },
+      hosts: { 'bound.test': bound.port, 'other.test': other.port },
+      sessionId: 'sess-broker-2',
+    });
+    try {
+      const before = peers.length;
+      const t = await s2.open('other.test', other.port);
+      t.write(upgrade('other.test', '/ws', 'nothing-here'));
+      await readUntil(t, (b) => b.includes('\r\n\r\n'));
+      const peer = peers[before]!;
+      const ph = s2.ph();
+      t.write(encodeFrame(true, 1, Buffer.from(`a ${ph.slice(0, 20)}`), true));
+      t.write(encodeFrame(true, 1, Buffer.from(`${ph.slice(20)} b`), true));
+      await readUntil(t, () => false, 5000).catch(() => assert.fail('the proxy did not end the connection'));
+      await new Promise((r) => setTimeout(r, 100));
+      assert.ok(peer.got.messages.every((m) => !m.payload.includes(ph.slice(20))), 'the second half never reached the server');
+      const leak = s2.records('cred.leak').find((r) => r.where === 'websocket');
+      assert.ok(leak, 'a cred.leak record');
+      assert.equal(leak.revoked, true);
+    } finally {
+      await s2.close();
+    }
   });
 });

@@ -50,6 +50,27 @@ describe('egress budget accounting', () => {
     assert.equal(b.admit(l, 'a.test', 443), null);
   });
 
+  it('a budget raised by a reload and spent again is audited again', () => {
+    const audit: Array<Record<string, unknown>> = [];
+    const b = new EgressBudget((d) => audit.push(d));
+    b.admit(limits({ requests: 1 }), 'a.test', 1);
+    b.admit(limits({ requests: 1 }), 'a.test', 1);
+    b.admit(limits({ requests: 1 }), 'a.test', 1);
+    b.admit(limits({ requests: 2 }), 'a.test', 1);
+    b.admit(limits({ requests: 2 }), 'a.test', 1);
+    assert.deepEqual(audit.map((d) => d.limit), [1, 2]);
+  });
+
+  it('check() answers like admit() without counting', () => {
+    const b = new EgressBudget(() => {});
+    const l = limits({ destinations: 1 });
+    assert.equal(b.check(l, 'a.test', 1), null);
+    assert.equal(b.check(l, 'b.test', 1), null, 'nothing was counted');
+    assert.equal(b.admit(l, 'a.test', 1), null);
+    assert.match(b.check(l, 'b.test', 1) ?? '', /destinations/);
+    assert.equal(b.used.requests, 1);
+  });
+
   it('no limits: nothing is ever refused', () => {
     const b = new EgressBudget(() => {});
     for (let i = 0; i < 1000; i++) assert.equal(b.admit(limits({}), `h${i}.test`, 443), null);
@@ -62,11 +83,17 @@ describe('egress budgets through the proxy', () => {
   let echo: net.Server;
   let echoPort: number;
   const received: string[] = [];
+  /** Body bytes that reached the server, finished requests or not. */
+  let bodyBytes = 0;
   before(async () => {
     web = await fakeServer(
       (req, res) => {
         const chunks: Buffer[] = [];
-        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('error', () => {});
+        req.on('data', (c: Buffer) => {
+          chunks.push(c);
+          bodyBytes += c.length;
+        });
         req.on('end', () => {
           received.push(`${req.url} ${Buffer.concat(chunks).toString()}`);
           res.end('ok');
@@ -129,6 +156,64 @@ describe('egress budgets through the proxy', () => {
       // Every byte that left is within the budget plus at most one request.
       const sent = tp.records.filter((r) => r.type === 'net.request' && r.data.decision === 'allow').length;
       assert.equal(sent, ok);
+    } finally {
+      await tp.close();
+    }
+  });
+
+  it('a request body is charged as it streams: an upload past the budget is cut, even one that never finishes', async () => {
+    received.length = 0;
+    bodyBytes = 0;
+    const tp = await startProxy(policy({ bytesUp: 2000 }));
+    try {
+      let sawBytes = 0;
+      const piece = 'y'.repeat(300);
+      for (let i = 0; i < 5; i++) {
+        const s = await openFlow(tp.socketPath, await syntheticFor(tp.socketPath, 'api.test'), web.port);
+        s.on('error', () => {});
+        const got: Buffer[] = [];
+        s.on('data', (d: Buffer) => got.push(d));
+        s.write(`POST /upload?i=${i} HTTP/1.1\r\nHost: api.test:${web.port}\r\nContent-Length: 100000\r\n\r\n`);
+        for (let k = 0; k < 20 && !s.destroyed; k++) {
+          s.write(piece);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        s.destroy();
+        sawBytes += Buffer.concat(got).length;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      assert.ok(bodyBytes <= 2000, `the server got ${bodyBytes} body bytes (budget 2000, head included)`);
+      assert.ok(bodyBytes > 0, 'the first upload did start (the rules allow it: only the budget stops it)');
+      const trips = tp.records.filter((r) => r.type === 'net.budget');
+      assert.equal(trips.length, 1, 'the byte budget tripped while the first upload streamed');
+      const denied = tp.records.filter((r) => r.type === 'net.request' && r.data.decision === 'deny');
+      assert.ok(denied.length >= 4, `the cut upload and every later one are recorded as denied: ${denied.length}`);
+      assert.ok(sawBytes > 0, 'the agent got an answer (the 403) for at least one');
+    } finally {
+      await tp.close();
+    }
+  });
+
+  it('an explicit CONNECT after the budget is spent is refused before any lookup or dial', async () => {
+    let lookups = 0;
+    const tp = await startProxy(
+      { ...policy({ requests: 1 }), rules: [...policy({}).rules, rule('allow', '*.drip.test', [443])] },
+      {
+        resolve: async () => {
+          lookups++;
+          return ['127.0.0.1'];
+        },
+      },
+    );
+    try {
+      assert.equal((await post(tp, 1, 'a')).status, 200);
+      const { openExplicit, connectThrough } = await import('./helpers.ts');
+      const a = await openExplicit(tp.socketPath);
+      const r = await connectThrough(a, 'c2VjcmV0.drip.test:443');
+      a.destroy();
+      assert.equal(r.status, 403);
+      assert.equal(lookups, 0, 'the name (which can carry data) was never looked up');
+      assert.ok(tp.records.some((x) => x.type === 'net.flow' && /egress budget is spent/.test(String(x.data.reason))));
     } finally {
       await tp.close();
     }
