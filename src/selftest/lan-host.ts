@@ -5,13 +5,18 @@
 // away (a router, a NAS, a cloud VPC neighbour) gets no byte either, although
 // the host could reach it.
 //
-//   host netns  cst<id>h  10.213.R.1/30  <->  cst<id>n  10.213.R.2/30  netns cordon-st-<pid>-<id>
+//   host netns  cs<pid36>-<id>h  10.213.R.1/30  <->  cs<pid36>-<id>n  10.213.R.2/30  netns cordon-st-<pid>-<id>
 //
-// Only that /30 is routed (the kernel's connected route); nothing else on the
-// host changes. A node process inside the namespace listens on LAN_PORTS and
-// reports every connection and every byte on its stdout, one JSON line each;
-// they become Hits of the attacker recorder, so every probe's judgement sees
-// them. Namespaces of selftest runs that died are removed at the next start.
+// Only that /30 is routed (the kernel's connected route), chosen so that it
+// overlaps no address or route the host already has, and checked afterwards
+// to be this run's alone (two runs at once must not share a subnet); nothing
+// else on the host changes. A node process inside the namespace listens on
+// LAN_PORTS and reports every connection and every byte on its stdout, one
+// JSON line each; they become Hits of the attacker recorder, so every probe's
+// judgement sees them. Everything is removed on close, on exit, and on SIGINT
+// or SIGTERM; namespaces and links of runs that died anyway (their pid is in
+// the names) are removed at the next start. Runs in other PID namespaces that
+// share /run/netns would look dead to this sweep: run one selftest per host.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,6 +25,31 @@ import type { Hit } from './attacker.ts';
 
 export const LAN_PORTS = [80, 443, 8080] as const;
 const NS_PREFIX = 'cordon-st-';
+const LINK = /^(cs([0-9a-z]+)-[0-9a-f]{3}[hn])(?:@|:|$)/;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** 10.213.r.0/30 overlaps a route or address of the host (parsed from `ip -4 route show table all` and `ip -4 -o addr`). */
+export function overlaps(r: number, routes: string): boolean {
+  const ours = (10 << 24) | (213 << 16) | (r << 8);
+  for (const line of routes.split('\n')) {
+    const m = /(?:^|\s)(\d+)\.(\d+)\.(\d+)\.(\d+)(?:\/(\d+))?/.exec(line);
+    if (!m || /^default\b/.test(line.trim())) continue;
+    const len = m[5] === undefined ? 32 : Number(m[5]);
+    const net = ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0;
+    const bits = Math.min(len, 30);
+    const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+    if (((net & mask) >>> 0) === ((ours & mask) >>> 0)) return true;
+  }
+  return false;
+}
 
 export interface LanHost {
   ip: string;
@@ -68,18 +98,27 @@ function sweepStale(): void {
   for (const line of list.split('\n')) {
     const m = new RegExp(`^(${NS_PREFIX}(\\d+)-[0-9a-f]+)`).exec(line.trim());
     if (!m) continue;
-    const pid = Number(m[2]);
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      alive = false;
-    }
-    if (alive) continue;
+    if (alive(Number(m[2]))) continue;
     try {
       ip('netns', 'del', m[1]!);
     } catch {
       // already gone
+    }
+  }
+  // A pair left in the host namespace by a run that died between creating it and moving one end away.
+  let links = '';
+  try {
+    links = ip('-o', 'link', 'show');
+  } catch {
+    return;
+  }
+  for (const line of links.split('\n')) {
+    const m = LINK.exec(line.replace(/^\d+:\s*/, ''));
+    if (!m || alive(Number.parseInt(m[2]!, 36))) continue;
+    try {
+      ip('link', 'del', m[1]!);
+    } catch {
+      // the other end of a pair already removed
     }
   }
 }
@@ -93,17 +132,28 @@ export async function startLanHost(onHit: (h: Hit) => void): Promise<LanHost | L
     return { unavailable: 'the LAN host needs the ip command (apt-get install -y iproute2)' };
   }
   sweepStale();
-  const id = randomBytes(3).toString('hex');
-  const ns = `${NS_PREFIX}${process.pid}-${id}`;
-  const hostIf = `cst${id}h`;
-  const nsIf = `cst${id}n`;
-  const taken = ip('-4', '-o', 'addr', 'show');
-  let subnet = -1;
-  for (let tries = 0; tries < 50 && subnet < 0; tries++) {
-    const r = 1 + (randomBytes(1)[0]! % 254);
-    if (!taken.includes(` 10.213.${r}.`)) subnet = r;
+  let last = 'no free 10.213.x.0/30 subnet for the LAN host';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const r = await setUp(onHit);
+    if ('ip' in r) return r;
+    last = r.unavailable;
+    if (!r.retry) break;
   }
-  if (subnet < 0) return { unavailable: 'no free 10.213.x.0/30 subnet for the LAN host' };
+  return { unavailable: last };
+}
+
+async function setUp(onHit: (h: Hit) => void): Promise<LanHost | (LanUnavailable & { retry: boolean })> {
+  const id = randomBytes(2).toString('hex').slice(0, 3);
+  const ns = `${NS_PREFIX}${process.pid}-${id}`;
+  const hostIf = `cs${process.pid.toString(36)}-${id}h`;
+  const nsIf = `cs${process.pid.toString(36)}-${id}n`;
+  const taken = `${ip('-4', 'route', 'show', 'table', 'all')}\n${ip('-4', '-o', 'addr', 'show')}`;
+  let subnet = -1;
+  for (let tries = 0; tries < 64 && subnet < 0; tries++) {
+    const r = randomBytes(1)[0]!;
+    if (!overlaps(r, taken)) subnet = r;
+  }
+  if (subnet < 0) return { unavailable: 'no 10.213.x.0/30 subnet is free of the host\'s routes and addresses', retry: false };
   const hostIp = `10.213.${subnet}.1`;
   const lanIp = `10.213.${subnet}.2`;
   const undo: Array<() => void> = [];
@@ -126,6 +176,12 @@ export async function startLanHost(onHit: (h: Hit) => void): Promise<LanHost | L
     ip('link', 'set', nsIf, 'netns', ns);
     ip('addr', 'add', `${hostIp}/30`, 'dev', hostIf);
     ip('link', 'set', hostIf, 'up');
+    // Another run may have picked the same subnet at the same moment: it must be ours alone.
+    const holders = ip('-4', '-o', 'addr', 'show', 'to', `10.213.${subnet}.0/30`).split('\n').filter((l) => l.trim() !== '');
+    if (holders.length !== 1) {
+      cleanup();
+      return { unavailable: `10.213.${subnet}.0/30 was taken at the same time by another interface`, retry: true };
+    }
     ip('-n', ns, 'addr', 'add', `${lanIp}/30`, 'dev', nsIf);
     ip('-n', ns, 'link', 'set', nsIf, 'up');
     ip('-n', ns, 'link', 'set', 'lo', 'up');
@@ -160,16 +216,29 @@ export async function startLanHost(onHit: (h: Hit) => void): Promise<LanHost | L
     });
   } catch (e) {
     cleanup();
-    return { unavailable: `the LAN host could not be set up: ${e instanceof Error ? e.message : String(e)}` };
+    return { unavailable: `the LAN host could not be set up: ${e instanceof Error ? e.message : String(e)}`, retry: false };
   }
   const onExit = () => cleanup();
+  // A signal ends the process without 'exit': clean up, then let the signal do what it would have.
+  const onSignal = (sig: NodeJS.Signals) => {
+    detach();
+    cleanup();
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+  };
+  const detach = () => {
+    process.off('exit', onExit);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
   process.once('exit', onExit);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   return {
     ip: lanIp,
     ports: LAN_PORTS,
     namespace: ns,
     async close() {
-      process.off('exit', onExit);
+      detach();
       child?.stdin?.end();
       cleanup();
     },
