@@ -9,13 +9,13 @@
 //   destinations  distinct host:port pairs
 //
 // Admission (a request, or a flow about to be spliced) is refused once any
-// budget is spent. Bytes are charged as they go on tunnels and WebSockets
-// (the flow is cut when it overspends) and as each request is written
-// (head, then body); a request already streaming its body finishes, so the
-// overshoot is at most one request body (bounded by maxBodyBytes where a rule
-// sets it). Usage lives for the whole session, across policy reloads; the
-// limits are the current policy's. The first time each budget is spent, one
-// `net.budget` audit record says which, its limit and its use.
+// budget is spent; an explicit CONNECT is checked before its name is looked
+// up. Bytes are charged as they go - request heads, each piece of a request
+// body, tunnel and WebSocket bytes - and the piece that would overspend is
+// not sent: the request or flow is cut there. Usage lives for the whole
+// session, across policy reloads; the limits are the current policy's. The
+// first time each budget (at each limit) is spent, one `net.budget` audit
+// record says which, its limit and its use.
 
 import type { ByteFilter } from './ws-frames.ts';
 
