@@ -376,9 +376,14 @@ async function handleRequest(r: Relay, req: ParsedRequest): Promise<Next> {
   const defaultPort = t.secure ? 443 : 80;
   const hostHeader = t.port === defaultPort ? t.host : `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
   let responseStarted = false;
+  const head = upstreamRequestHead(req, inspected.headers, { target: inspected.path, host: hostHeader, body: bodyMode, websocket: req.websocket });
+  const headOver = ctx.budget.charge(flow.view.budget, head.length);
+  if (headOver) {
+    r.slot.discard();
+    rec.decision = 'deny';
+    return refuse('budget', headOver, undefined, true);
+  }
   try {
-    const head = upstreamRequestHead(req, inspected.headers, { target: inspected.path, host: hostHeader, body: bodyMode, websocket: req.websocket });
-    ctx.budget.charge(flow.view.budget, head.length);
     await write(up.socket, head);
     if (req.expectContinue && !continueSent) await write(r.client, Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1'));
   } catch (e) {

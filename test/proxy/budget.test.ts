@@ -219,6 +219,19 @@ describe('egress budgets through the proxy', () => {
     }
   });
 
+  it('a request head that would overspend is not sent', async () => {
+    received.length = 0;
+    const tp = await startProxy(policy({ bytesUp: 40 }));
+    try {
+      const r = await post(tp, 1, 'a');
+      assert.equal(r.status, 403);
+      assert.equal(r.headers['x-cordon-blocked'], 'budget');
+      assert.equal(received.length, 0, 'the server got nothing');
+    } finally {
+      await tp.close();
+    }
+  });
+
   it('the request budget counts requests; a policy reload keeps the usage and applies the new limit', async () => {
     const tp = await startProxy(policy({ requests: 3 }));
     try {
