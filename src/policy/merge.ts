@@ -233,38 +233,35 @@ export function narrowWithWorkspace(base: MergeResult, ws: Layer): MergeResult {
   const origins = { ...base.origins };
   const at = (path: (string | number)[]): Origin => ({ ...ws.origin, ...ws.locate(path) });
 
+  const count = (v: string | number) => (typeof v === 'number' ? v : undefined);
+  /** A workspace value replaces the current one only when it is lower (a limit or budget can only tighten). */
+  const lower = (cur: number | null, raw: string | number | undefined, conv: (v: string | number) => number | undefined): number | null => {
+    if (raw === undefined || raw === 'unlimited') return null;
+    const n = conv(raw);
+    return n !== undefined && (cur === null || n < cur) ? n : null;
+  };
   for (const [key, field, conv] of [
-    ['processes', 'processes', (v: string | number) => (typeof v === 'number' ? v : undefined)],
+    ['processes', 'processes', count],
     ['memoryBytes', 'memory', parseSize],
     ['cpuTimeMs', 'cpuTime', parseDuration],
     ['fileSizeBytes', 'fileSize', parseSize],
-    ['openFiles', 'openFiles', (v: string | number) => (typeof v === 'number' ? v : undefined)],
+    ['openFiles', 'openFiles', count],
     ['timeoutMs', 'timeout', parseDuration],
   ] as const) {
-    const raw = f.limits?.[field];
-    if (raw === undefined || raw === 'unlimited') continue;
-    const n = conv(raw);
-    if (n === undefined) continue;
-    const cur = policy.limits[key];
-    if (cur === null || n < cur) {
-      policy.limits[key] = n;
-      origins[`limits.${key}`] = at(['limits', field]);
-    }
+    const n = lower(policy.limits[key], f.limits?.[field], conv);
+    if (n === null) continue;
+    policy.limits[key] = n;
+    origins[`limits.${key}`] = at(['limits', field]);
   }
   for (const [key, conv] of [
     ['bytesUp', parseSize],
-    ['requests', (v: string | number) => (typeof v === 'number' ? v : undefined)],
-    ['destinations', (v: string | number) => (typeof v === 'number' ? v : undefined)],
+    ['requests', count],
+    ['destinations', count],
   ] as const) {
-    const raw = f.network?.budget?.[key];
-    if (raw === undefined || raw === 'unlimited') continue;
-    const n = conv(raw);
-    if (n === undefined) continue;
-    const cur = policy.network.budget[key];
-    if (cur === null || n < cur) {
-      policy.network.budget[key] = n;
-      origins[`network.budget.${key}`] = at(['network', 'budget', key]);
-    }
+    const n = lower(policy.network.budget[key], f.network?.budget?.[key], conv);
+    if (n === null) continue;
+    policy.network.budget[key] = n;
+    origins[`network.budget.${key}`] = at(['network', 'budget', key]);
   }
   for (const p of f.filesystem?.protect ?? []) {
     if (!policy.filesystem.protect.includes(p)) {
