@@ -179,7 +179,12 @@ const DANGEROUS_GIT_CONFIG = /^\s*(hookspath|fsmonitor|sshcommand|pager|editor|a
  * directory keeps its harmless parts: sample hooks stay, and its config only
  * goes if it sets something that runs commands on the host.
  */
-export function sweepProtected(workspace: string, patterns: readonly string[], before: ProtectScan, quarantineDir: string): SweepResult {
+/**
+ * `othersPlaceholders`: absolute paths other live sessions keep as placeholders
+ * (journal.ts); while still empty they are theirs, not something this
+ * session's agent created.
+ */
+export function sweepProtected(workspace: string, patterns: readonly string[], before: ProtectScan, quarantineDir: string, othersPlaceholders: ReadonlySet<string> = new Set()): SweepResult {
   const after = scanProtected(workspace, patterns);
   const prior = new Map(before.existing.map((e) => [e.rel, e.type]));
   const res: SweepResult = { quarantined: [], failed: [] };
@@ -194,9 +199,20 @@ export function sweepProtected(workspace: string, patterns: readonly string[], b
       res.failed.push({ rel, error: (err as Error).message });
     }
   };
+  const stillPlaceholder = (rel: string) => {
+    const abs = join(workspace, rel);
+    if (!othersPlaceholders.has(abs)) return false;
+    try {
+      const st = lstatSync(abs);
+      return st.isDirectory() ? readdirSync(abs).length === 0 : st.isFile() && st.size === 0;
+    } catch {
+      return false;
+    }
+  };
   for (const e of after.existing) {
     const was = prior.get(e.rel);
     if (was === e.type) continue;
+    if (stillPlaceholder(e.rel)) continue;
     const why = was === undefined ? 'created during the session' : `changed from ${was} to ${e.type} during the session`;
     const base = e.rel.split('/').pop()!;
     const inGitDir = e.rel.split('/').includes('.git');

@@ -2,9 +2,22 @@
 // if cordon dies without cleaning up (SIGKILL): placeholder mountpoints left in
 // the workspace and the session directory itself. The next cordon start sweeps
 // journals whose owner process is gone.
+//
+// Placeholders are shared. A second session in the same workspace finds the
+// first one's placeholder files and mounts them read-only as they are; if the
+// first removed them when it ended, the second's mounts over them would
+// dissolve (Linux detaches a mount whose mountpoint is unlinked in another
+// namespace) and its agent could create the protected file after all. So a
+// session's journal lists every placeholder it depends on - its own and those
+// of live sessions in its workspace, adopted when it plans - and a placeholder
+// is removed only when no live journal lists it. Adopting, planning (which
+// creates placeholders), releasing and the dead-session sweep each run under
+// one lock file, so the question "does anyone still use it" and the removal
+// are one step.
 
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { CordonError } from '../errors.ts';
 import { killSessionCgroups } from '../sandbox/limits.ts';
 import { removePlaceholders } from '../sandbox/protect.ts';
 import { isSessionId } from './ids.ts';
@@ -50,31 +63,132 @@ export function removeSessionDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** Clean up after sessions whose cordon process is gone. Returns their ids. */
-export function sweepDeadSessions(runtime: string): string[] {
-  const swept: string[] = [];
+function readJournals(runtime: string): Array<{ dir: string; j: Journal }> {
   let names: string[] = [];
   try {
     names = readdirSync(sessionsDir(runtime));
   } catch {
-    return swept;
+    return [];
   }
+  const out: Array<{ dir: string; j: Journal }> = [];
   for (const name of names) {
     if (!isSessionId(name)) continue;
     const dir = join(sessionsDir(runtime), name);
-    let j: Journal;
     try {
-      j = JSON.parse(readFileSync(join(dir, 'journal.json'), 'utf8')) as Journal;
+      out.push({ dir, j: JSON.parse(readFileSync(join(dir, 'journal.json'), 'utf8')) as Journal });
     } catch {
-      continue; // being created right now, or not ours
+      // being created right now, or not ours
     }
-    if (procStartTime(j.pid) === j.startTime) continue; // still running
+  }
+  return out;
+}
+
+const isLive = (j: Journal) => procStartTime(j.pid) === j.startTime;
+
+/** Placeholder paths that live sessions other than `self` depend on. */
+export function placeholdersInUse(runtime: string, self: string | null): Set<string> {
+  const used = new Set<string>();
+  for (const { j } of readJournals(runtime)) if (j.sessionId !== self && isLive(j)) for (const p of j.placeholders) used.add(p.path);
+  return used;
+}
+
+/** Placeholders of live sessions inside `workspace`: what a new session there depends on from the start. */
+export function adoptPlaceholders(runtime: string, workspace: string, self: string): { path: string; dir: boolean }[] {
+  const seen = new Map<string, boolean>();
+  for (const { j } of readJournals(runtime)) {
+    if (j.sessionId === self || !isLive(j)) continue;
+    for (const p of j.placeholders) if (p.path.startsWith(`${workspace}/`)) seen.set(p.path, p.dir);
+  }
+  return [...seen].map(([path, dir]) => ({ path, dir }));
+}
+
+/** Remove the placeholders `self` listed that no other live session depends on. Call under the lock. */
+export function releasePlaceholders(runtime: string, self: string, placeholders: readonly { path: string; dir: boolean }[]): void {
+  const used = placeholdersInUse(runtime, self);
+  removePlaceholders(placeholders.filter((p) => !used.has(p.path)));
+}
+
+/** Clean up after sessions whose cordon process is gone. Returns their ids. Call under the lock. */
+export function sweepDeadSessions(runtime: string): string[] {
+  const swept: string[] = [];
+  const all = readJournals(runtime);
+  const used = new Set<string>();
+  for (const { j } of all) if (isLive(j)) for (const p of j.placeholders) used.add(p.path);
+  for (const { dir, j } of all) {
+    if (isLive(j)) continue;
     killSessionCgroups(j.sessionId);
-    removePlaceholders(j.placeholders);
+    removePlaceholders(j.placeholders.filter((p) => !used.has(p.path)));
     removeSessionDir(dir);
-    swept.push(name);
+    swept.push(j.sessionId);
   }
   return swept;
+}
+
+function mtimeMs(file: string): number {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return Date.now();
+  }
+}
+
+const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/**
+ * Run `fn` holding the placeholder lock (a file created with O_EXCL holding
+ * "pid starttime"; a holder that is gone is taken over). Throws when a live
+ * holder keeps it for `waitMs`.
+ */
+export function withPlaceholderLock<T>(runtime: string, fn: () => T, waitMs = 5000): T {
+  mkdirSync(sessionsDir(runtime), { recursive: true, mode: 0o700 });
+  const file = join(sessionsDir(runtime), '.placeholders.lock');
+  const me = `${process.pid} ${procStartTime(process.pid) ?? ''}`;
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      const fd = openSync(file, 'wx', 0o600);
+      try {
+        writeSync(fd, me);
+      } finally {
+        closeSync(fd);
+      }
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let holder = '';
+    try {
+      holder = readFileSync(file, 'utf8');
+    } catch {
+      continue; // released meanwhile
+    }
+    const [pid, start] = holder.split(' ');
+    // A holder that is gone, or a file its creator died before writing (empty for over a second).
+    const gone = holder.includes(' ') ? procStartTime(Number(pid)) !== start : Date.now() - mtimeMs(file) > 1000;
+    if (gone) {
+      try {
+        unlinkSync(file);
+      } catch {
+        // someone else took it over
+      }
+      continue;
+    }
+    if (Date.now() - t0 > waitMs) {
+      throw new CordonError('CORDON_SANDBOX_SETUP', `another cordon process (pid ${pid}) holds the workspace placeholder lock ${file}`, {
+        hint: `if no cordon is running, remove ${file}`,
+      });
+    }
+    sleepSync(2);
+  }
+  try {
+    return fn();
+  } finally {
+    try {
+      if (readFileSync(file, 'utf8') === me) unlinkSync(file);
+    } catch {
+      // already gone
+    }
+  }
 }
 
 export interface SessionInfo {

@@ -17,7 +17,7 @@ import { buildEnv } from '../sandbox/env.ts';
 import { cachedEtc } from '../sandbox/etc-files.ts';
 import { sweepStaleCgroups } from '../sandbox/limits.ts';
 import { emptySources, planMounts, resolveWorkspace, type MountPlan } from '../sandbox/mount-plan.ts';
-import { removePlaceholders, sweepProtected } from '../sandbox/protect.ts';
+import { sweepProtected } from '../sandbox/protect.ts';
 import { createBackend } from '../sandbox/registry.ts';
 import type { SessionCredentials } from '../broker/types.ts';
 import type { ControlServer } from './control.ts';
@@ -25,7 +25,17 @@ import { newSessionId } from './ids.ts';
 import { sandboxNetworkEnv, SANDBOX_RESOLVER } from './network-env.ts';
 import type { SessionNetwork } from './network.ts';
 import type { PolicyWatcher } from './policy-watch.ts';
-import { createSessionDir, procStartTime, removeSessionDir, sweepDeadSessions, writeJournal } from './journal.ts';
+import {
+  adoptPlaceholders,
+  createSessionDir,
+  placeholdersInUse,
+  procStartTime,
+  releasePlaceholders,
+  removeSessionDir,
+  sweepDeadSessions,
+  withPlaceholderLock,
+  writeJournal,
+} from './journal.ts';
 
 export interface RunOptions {
   argv: string[];
@@ -74,6 +84,8 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
   const started = Date.now();
   let sessionDir: string | null = null;
   let plan: MountPlan | null = null;
+  /** Placeholders this session depends on (its own and adopted ones), until released. */
+  let ownedPlaceholders: { path: string; dir: boolean }[] = [];
   let prepared: PreparedStart | null = null;
   let network: SessionNetwork | null = null;
   let control: ControlServer | null = null;
@@ -146,21 +158,31 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     const initBinary = nativeBinary(paths.install, 'cordon-init');
     trace('etc built');
     const planted = creds.current ? (await import('./credentials.ts')).plantFiles(sessionDir, creds.current.files()) : [];
-    // Before planning: a session that died without cleaning up left placeholder
-    // files in its workspace. Swept later, they could vanish between this plan
-    // (which would bind them as real files) and the sandbox's mounts.
-    sweepDeadSessions(paths.runtime);
-    plan = planMounts({ policy, paths, workspace, home, sessionDir, empty, etc, initBinary, env, extraMounts: [...(network?.mounts ?? []), ...planted] });
-    trace('mounts planned');
-    writeJournal(sessionDir, {
-      pid: process.pid,
-      startTime: procStartTime(process.pid) ?? '',
-      sessionId,
-      workspace,
-      placeholders: plan.placeholders,
-      argv: opts.argv,
-      startedAt: new Date(started).toISOString(),
+    // Under the placeholder lock (journal.ts): sweep sessions that died without
+    // cleaning up (their placeholders could otherwise vanish between this plan,
+    // which binds them as real files, and the sandbox's mounts), adopt the
+    // placeholders of live sessions in this workspace, plan (which creates
+    // this session's own), and journal them all, as one step.
+    const dir = sessionDir;
+    const planned = withPlaceholderLock(paths.runtime, () => {
+      sweepDeadSessions(paths.runtime);
+      const adopted = adoptPlaceholders(paths.runtime, workspace, sessionId);
+      const p = planMounts({ policy, paths, workspace, home, sessionDir: dir, empty, etc, initBinary, env, extraMounts: [...(network?.mounts ?? []), ...planted] });
+      const owned = [...adopted, ...p.placeholders.filter((x) => !adopted.some((a) => a.path === x.path))];
+      writeJournal(dir, {
+        pid: process.pid,
+        startTime: procStartTime(process.pid) ?? '',
+        sessionId,
+        workspace,
+        placeholders: owned,
+        argv: opts.argv,
+        startedAt: new Date(started).toISOString(),
+      });
+      return { plan: p, owned };
     });
+    plan = planned.plan;
+    ownedPlaceholders = planned.owned;
+    trace('mounts planned');
 
     const spec: SandboxSpec = {
       sessionId,
@@ -289,9 +311,15 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
       notice(`limit reached: ${h.limit}: ${h.detail}`);
     }
 
-    // Undo placeholders, then look for protected files the agent created.
-    removePlaceholders(plan.placeholders);
-    const sweep = sweepProtected(workspace, plan.protectPatterns, plan.protectScan, join(paths.state, 'quarantine', sessionId));
+    // Undo placeholders no live session still depends on, then look for
+    // protected files the agent created (other live sessions' placeholders are theirs).
+    const donePlan = plan;
+    const sweep = withPlaceholderLock(paths.runtime, () => {
+      releasePlaceholders(paths.runtime, sessionId, ownedPlaceholders);
+      ownedPlaceholders = [];
+      const othersInUse = placeholdersInUse(paths.runtime, sessionId);
+      return sweepProtected(workspace, donePlan.protectPatterns, donePlan.protectScan, join(paths.state, 'quarantine', sessionId), othersInUse);
+    });
     for (const q of sweep.quarantined) {
       audit.append(sessionId, 'workspace.quarantine', { path: q.rel, why: q.why, movedTo: q.movedTo });
       notice(`quarantined ${q.rel} (${q.why}); it is in ${q.movedTo}`);
@@ -323,7 +351,14 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     watcher?.close();
     await network?.close().catch(() => {});
     await (control as ControlServer | null)?.close();
-    if (plan) removePlaceholders(plan.placeholders);
+    if (ownedPlaceholders.length > 0) {
+      const owned = ownedPlaceholders;
+      try {
+        withPlaceholderLock(paths.runtime, () => releasePlaceholders(paths.runtime, sessionId, owned));
+      } catch {
+        // left for the dead-session sweep (the journal still lists them)
+      }
+    }
     throw err;
   } finally {
     (auditStore as AuditStore | null)?.close();

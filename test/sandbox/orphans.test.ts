@@ -2,7 +2,7 @@
 // is gone within a second.
 
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditStore } from '../../src/audit/index.ts';
 import { before, describe, it } from 'node:test';
@@ -77,6 +77,40 @@ describe('after a session dies without cleaning up', () => {
       const plans = [...store.records({ type: 'sandbox.plan' })];
       assert.equal(plans.length, 2);
       assert.ok((plans[1]!.data as { placeholders: string[] }).placeholders.includes(leftover), 'the second plan made its own placeholder (the leftover was swept before it)');
+    } finally {
+      store.close();
+    }
+  });
+});
+
+describe('two sessions in one workspace', () => {
+  it('the first one ending does not take away the placeholders the second is protected by, nor quarantine its', async () => {
+    const t = isolated();
+    // A: running first, so it creates the placeholders.
+    const a = cordonAsync(['run', '--no-tty', '--', 'sh', '-c', 'echo ready; while [ ! -e go ]; do sleep 0.05; done'], { env: t.env, cwd: t.workspace });
+    let aOut = '';
+    a.stdout.on('data', (d) => (aOut += d));
+    const t0 = Date.now();
+    while (!aOut.includes('ready') && Date.now() - t0 < 20_000) await sleep(20);
+    const settings = join(t.workspace, '.claude', 'settings.json');
+    assert.ok(existsSync(settings), 'A planted the placeholder');
+    // B: starts while A runs, then waits for A to end and tries to write the protected file.
+    const b = cordonAsync(['run', '--no-tty', '--', 'sh', '-c', 'echo ready; touch go; while [ ! -e a-gone ]; do sleep 0.05; done; echo \'{"hooks":{}}\' > .claude/settings.json; echo "write=$?"; cat .claude/settings.json | wc -c'], { env: t.env, cwd: t.workspace });
+    let bOut = '';
+    let bErr = '';
+    b.stdout.on('data', (d) => (bOut += d));
+    b.stderr!.on('data', (d) => (bErr += d));
+    await new Promise((r) => a.once('exit', r));
+    assert.ok(existsSync(settings), 'A left the placeholder B depends on');
+    writeFileSync(join(t.workspace, 'a-gone'), '');
+    const status = await new Promise((r) => b.once('exit', r));
+    assert.equal(status, 0, bErr);
+    assert.match(bOut, /write=[1-9]/, 'the write failed inside B');
+    assert.match(bOut, /^0$/m, 'the file stayed empty');
+    assert.ok(!existsSync(settings) && !existsSync(join(t.workspace, '.claude')), 'the last session out removed the placeholders');
+    const store = AuditStore.open(join(t.root, 'state'));
+    try {
+      assert.deepEqual([...store.records({ type: 'workspace.quarantine' })].map((r) => r.data), [], "neither quarantined the other's placeholders");
     } finally {
       store.close();
     }
