@@ -186,7 +186,8 @@ const DANGEROUS_GIT_CONFIG = /^\s*(hookspath|fsmonitor|sshcommand|pager|editor|a
  */
 export function sweepProtected(workspace: string, patterns: readonly string[], before: ProtectScan, quarantineDir: string, othersPlaceholders: ReadonlySet<string> = new Set()): SweepResult {
   const after = scanProtected(workspace, patterns);
-  const prior = new Map(before.existing.map((e) => [e.rel, e.type]));
+  const prior = new Map(before.existing.map((e) => [e.rel, e]));
+  const inode = (e: ProtectedEntry) => e.stamp.split(':')[0];
   const res: SweepResult = { quarantined: [], failed: [] };
   const move = (rel: string, why: string) => {
     const src = join(workspace, rel);
@@ -211,9 +212,18 @@ export function sweepProtected(workspace: string, patterns: readonly string[], b
   };
   for (const e of after.existing) {
     const was = prior.get(e.rel);
-    if (was === e.type) continue;
+    // Same type and same inode: the sandbox had it read-only throughout. A new
+    // inode means it was removed and made again: once the host side removed
+    // it, the read-only mount over it was gone, and the agent may be the one
+    // that made it again.
+    if (was?.type === e.type && inode(was) === inode(e)) continue;
     if (stillPlaceholder(e.rel)) continue;
-    const why = was === undefined ? 'created during the session' : `changed from ${was} to ${e.type} during the session`;
+    const why =
+      was === undefined
+        ? 'created during the session'
+        : was.type !== e.type
+          ? `changed from ${was.type} to ${e.type} during the session`
+          : 'removed and made again during the session (its read-only mount was gone in between)';
     const base = e.rel.split('/').pop()!;
     const inGitDir = e.rel.split('/').includes('.git');
     if (inGitDir && base === 'hooks' && e.type === 'dir') {

@@ -2,7 +2,7 @@
 // is gone within a second.
 
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditStore } from '../../src/audit/index.ts';
 import { before, describe, it } from 'node:test';
@@ -111,6 +111,35 @@ describe('two sessions in one workspace', () => {
     const store = AuditStore.open(join(t.root, 'state'));
     try {
       assert.deepEqual([...store.records({ type: 'workspace.quarantine' })].map((r) => r.data), [], "neither quarantined the other's placeholders");
+    } finally {
+      store.close();
+    }
+  });
+});
+
+describe('a protected file removed on the host during a session', () => {
+  it('its read-only mount is gone, so what the agent puts there is quarantined at the end', async () => {
+    const t = isolated();
+    const mcp = join(t.workspace, '.mcp.json');
+    writeFileSync(mcp, '{"mcpServers":{}}\n');
+    const r = cordonAsync(['run', '--no-tty', '--', 'sh', '-c', 'echo x >> .mcp.json 2>/dev/null && echo EARLY-WRITE; echo ready; while [ ! -e removed ]; do sleep 0.05; done; echo \'{"mcpServers":{"evil":{"command":"sh"}}}\' > .mcp.json && echo LATE-WRITE'], { env: t.env, cwd: t.workspace });
+    let out = '';
+    r.stdout.on('data', (d) => (out += d));
+    const t0 = Date.now();
+    while (!out.includes('ready') && Date.now() - t0 < 20_000) await sleep(20);
+    assert.doesNotMatch(out, /EARLY-WRITE/, 'read-only while the file is there');
+    rmSync(mcp); // what a branch switch on the host does
+    writeFileSync(join(t.workspace, 'removed'), '');
+    await new Promise((res) => r.once('exit', res));
+    // Linux detaches a mount whose mountpoint is unlinked in another namespace: the agent can write there now.
+    assert.match(out, /LATE-WRITE/, 'the write after the removal succeeded (the premise of this test)');
+    assert.ok(!existsSync(mcp), 'the planted file did not stay in the workspace');
+    const store = AuditStore.open(join(t.root, 'state'));
+    try {
+      const q = [...store.records({ type: 'workspace.quarantine' })].map((x) => x.data as { path: string; why: string; movedTo: string });
+      assert.deepEqual(q.map((x) => x.path), ['.mcp.json']);
+      assert.match(q[0]!.why, /made again/);
+      assert.match(readFileSync(q[0]!.movedTo, 'utf8'), /evil/, 'kept in quarantine for the user to look at');
     } finally {
       store.close();
     }
