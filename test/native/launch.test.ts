@@ -29,6 +29,7 @@ interface DriverResult {
 
 type Step =
   | { wait_for: string }
+  | { poke_until: string; write?: string; every?: number }
   | { write: string }
   | { winsize: [number, number] }
   | { sleep: number }
@@ -283,8 +284,7 @@ describe('cordon-launch --pty on a real terminal', () => {
         { sleep: 0.3 },
         { write: 'kill -9 %1\r' },
         { sleep: 0.3 },
-        { write: '\r' }, // bash reports the job's end at the next prompt
-        { wait_for: 'Killed' },
+        { poke_until: 'Killed' }, // bash reports the job's end at a prompt, once it has reaped it
         { write: 'exit 3\r' },
       ],
       { env: { ...process.env, PS1: 'cordon$ ', TERM: 'dumb' } },

@@ -5,6 +5,7 @@ one JSON object
   {"argv": [...], "winsize": [rows, cols], "steps": [...], "timeout": seconds}
 steps, in order:
   {"wait_for": "text"}     wait until the output contains text (from the start)
+  {"poke_until": "text"}   write "\r" (or step["write"]) every 0.3 s (step["every"]) until the output contains text
   {"write": "bytes"}       write to the terminal (latin-1)
   {"winsize": [r, c]}      resize the terminal (the kernel sends SIGWINCH)
   {"sleep": seconds}
@@ -73,6 +74,19 @@ def main():
                 while want not in out:
                     if time.monotonic() > deadline:
                         raise TimeoutError("waiting for %r" % step["wait_for"])
+                    pump(0.05)
+            elif "poke_until" in step:
+                # Press Enter (or "write") every "every" seconds until the text shows:
+                # bash reports a job's end only at a prompt, whenever it got round to reaping it.
+                want = step["poke_until"].encode("latin-1")
+                nxt = 0.0
+                while want not in out:
+                    now = time.monotonic()
+                    if now > deadline:
+                        raise TimeoutError("waiting for %r" % step["poke_until"])
+                    if now >= nxt:
+                        os.write(master, step.get("write", "\r").encode("latin-1"))
+                        nxt = now + step.get("every", 0.3)
                     pump(0.05)
             elif "write" in step:
                 os.write(master, step["write"].encode("latin-1"))
