@@ -10,6 +10,7 @@
 // during a session (e.g. hooks in a repository the agent created) is found by
 // `sweep` afterwards and moved to quarantine.
 
+import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { PROTECTED_IN_WORKSPACE, protectedPatternMatches } from '../policy/invariants.ts';
@@ -20,8 +21,27 @@ export interface ProtectedEntry {
   /** Relative to the workspace. */
   rel: string;
   type: 'file' | 'dir' | 'symlink';
-  /** Identity for the sweep: changed identity == changed during the session. */
+  /**
+   * Identity for the sweep: inode and birth time (ctime where the filesystem
+   * has no birth time). A freed inode number is handed out again at once, so
+   * the number alone does not tell a file made again from the same file.
+   */
   stamp: string;
+  /** sha256 of a regular file's content (up to DIGEST_LIMIT bytes), to tell a file made again with the same content. */
+  digest?: string;
+  /** A git config file's lines that make host git run something. */
+  dangerous?: string[];
+}
+
+const DIGEST_LIMIT = 1 << 20;
+
+function digestOf(path: string, st: Stats): string | undefined {
+  if (!st.isFile() || st.size > DIGEST_LIMIT) return undefined;
+  try {
+    return createHash('sha256').update(readFileSync(path)).digest('hex');
+  } catch {
+    return undefined;
+  }
 }
 
 export interface ProtectScan {
@@ -40,7 +60,7 @@ const GIT_SKIP = new Set(['objects', 'lfs', 'logs', 'refs']);
 export const SCAN_LIMIT = 200_000;
 
 function stampOf(st: Stats): string {
-  return `${st.ino}:${st.size}:${st.mtimeMs}:${st.mode}`;
+  return `${st.ino}:${st.birthtimeMs > 0 ? `b${st.birthtimeMs}` : `c${st.ctimeMs}`}`;
 }
 
 export function patternsFor(extra: readonly string[], unprotect: readonly string[]): string[] {
@@ -60,9 +80,22 @@ export function scanProtected(workspace: string, patterns: readonly string[]): P
   const seen = new Set<string>();
   const wsReal = realpathSync(workspace);
 
+  // Never throws: the workspace is the agent's to shape (a file where a
+  // directory was expected, a directory nobody may read), and the sweep after
+  // a session must still run to its end. What cannot be examined is listed as
+  // an 'unreadable' entry, which the sweep reports.
   const consider = (abs: string, rel: string) => {
     if (seen.has(abs)) return;
-    const st = lstatSync(abs, { throwIfNoEntry: false });
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(abs, { throwIfNoEntry: false });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR' || code === 'ENOENT') return; // a parent is not a directory: nothing can be there
+      seen.add(abs);
+      out.existing.push({ path: abs, rel, type: 'file', stamp: `unreadable:${code ?? 'error'}` });
+      return;
+    }
     if (!st) return;
     seen.add(abs);
     if (st.isSymbolicLink()) {
@@ -77,11 +110,19 @@ export function scanProtected(workspace: string, patterns: readonly string[]): P
         out.existing.push({ path: abs, rel, type: 'symlink', stamp: stampOf(st) });
         return;
       }
-      const tst = statSync(target);
-      out.existing.push({ path: target, rel, type: tst.isDirectory() ? 'dir' : 'file', stamp: stampOf(tst) });
+      let tst: Stats;
+      try {
+        tst = statSync(target);
+      } catch (e) {
+        out.existing.push({ path: abs, rel, type: 'symlink', stamp: `unreadable:${(e as NodeJS.ErrnoException).code ?? 'error'}` });
+        return;
+      }
+      out.existing.push({ path: target, rel, type: tst.isDirectory() ? 'dir' : 'file', stamp: stampOf(tst), digest: digestOf(target, tst) });
       return;
     }
-    out.existing.push({ path: abs, rel, type: st.isDirectory() ? 'dir' : 'file', stamp: stampOf(st) });
+    const entry: ProtectedEntry = { path: abs, rel, type: st.isDirectory() ? 'dir' : 'file', stamp: stampOf(st), digest: digestOf(abs, st) };
+    if (st.isFile() && isGitConfig(rel)) entry.dangerous = dangerousLines(readText(abs));
+    out.existing.push(entry);
   };
 
   const checkRoot = (root: string) => {
@@ -169,8 +210,26 @@ export interface SweepResult {
   failed: { rel: string; error: string }[];
 }
 
-/** git config keys that make host git run something. */
-const DANGEROUS_GIT_CONFIG = /^\s*(hookspath|fsmonitor|sshcommand|pager|editor|askpass|gitproxy|textconv|clean|smudge|process|command|helper|path|program|cmd)\s*=|^\s*\[\s*(include|includeif|filter|credential|alias)\b/im;
+/** git config keys that make host git run something (one line). */
+const DANGEROUS_GIT_CONFIG = /^\s*(hookspath|fsmonitor|sshcommand|pager|editor|askpass|gitproxy|textconv|clean|smudge|process|command|helper|path|program|cmd)\s*=|^\s*\[\s*(include|includeif|filter|credential|alias)\b/i;
+
+/** The lines of a git config that make host git run something, normalised. */
+function dangerousLines(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .filter((l) => DANGEROUS_GIT_CONFIG.test(l))
+    .map((l) => l.trim().replace(/\s+/g, ' ').toLowerCase());
+}
+
+const isGitConfig = (rel: string) => rel.split('/').includes('.git') && ['config', 'config.worktree'].includes(rel.split('/').pop()!);
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 /**
  * After a session: protected items that did not exist before (the agent
@@ -187,7 +246,6 @@ const DANGEROUS_GIT_CONFIG = /^\s*(hookspath|fsmonitor|sshcommand|pager|editor|a
 export function sweepProtected(workspace: string, patterns: readonly string[], before: ProtectScan, quarantineDir: string, othersPlaceholders: ReadonlySet<string> = new Set()): SweepResult {
   const after = scanProtected(workspace, patterns);
   const prior = new Map(before.existing.map((e) => [e.rel, e]));
-  const inode = (e: ProtectedEntry) => e.stamp.split(':')[0];
   const res: SweepResult = { quarantined: [], failed: [] };
   const move = (rel: string, why: string) => {
     const src = join(workspace, rel);
@@ -212,18 +270,24 @@ export function sweepProtected(workspace: string, patterns: readonly string[], b
   };
   for (const e of after.existing) {
     const was = prior.get(e.rel);
-    // Same type and same inode: the sandbox had it read-only throughout. A new
-    // inode means it was removed and made again: once the host side removed
-    // it, the read-only mount over it was gone, and the agent may be the one
-    // that made it again.
-    if (was?.type === e.type && inode(was) === inode(e)) continue;
+    if (e.stamp.startsWith('unreadable:')) {
+      res.failed.push({ rel: e.rel, error: `cannot be examined (${e.stamp.slice(11)}): check it by hand` });
+      continue;
+    }
+    // Same type and identity: the sandbox had it read-only throughout. A new
+    // identity means it was removed and made again: once the host side
+    // removed it, the read-only mount over it was gone, and the agent may be
+    // the one that made it again - unless it is back with the same content (a
+    // branch switched away and back).
+    if (was?.type === e.type && was.stamp === e.stamp) continue;
+    if (was?.type === e.type && was.digest !== undefined && was.digest === e.digest) continue;
     if (stillPlaceholder(e.rel)) continue;
     const why =
       was === undefined
         ? 'created during the session'
         : was.type !== e.type
           ? `changed from ${was.type} to ${e.type} during the session`
-          : 'removed and made again during the session (its read-only mount was gone in between)';
+          : 'removed and made again during the session with other content (its read-only mount was gone in between)';
     const base = e.rel.split('/').pop()!;
     const inGitDir = e.rel.split('/').includes('.git');
     if (inGitDir && base === 'hooks' && e.type === 'dir') {
@@ -243,7 +307,10 @@ export function sweepProtected(workspace: string, patterns: readonly string[], b
       } catch {
         text = '';
       }
-      if (!DANGEROUS_GIT_CONFIG.test(text)) continue;
+      // Only what runs commands matters: a config rewritten on the host (git config, git push -u)
+      // that adds no such line stays, even if it had some before.
+      const added = dangerousLines(text).filter((l) => !(was?.dangerous ?? []).includes(l));
+      if (added.length === 0) continue;
       move(e.rel, `git config that runs commands, ${why}`);
       continue;
     }

