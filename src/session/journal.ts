@@ -15,11 +15,14 @@
 // one lock file, so the question "does anyone still use it" and the removal
 // are one step.
 
-import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CordonError } from '../errors.ts';
+import { breakIfStale, lockToken, procStartTime, tryLock, unlock } from '../lock-file.ts';
 import { removePlaceholders } from '../sandbox/protect.ts';
 import { isSessionId } from './ids.ts';
+
+export { procStartTime };
 
 export interface Journal {
   pid: number;
@@ -43,16 +46,6 @@ export function createSessionDir(runtime: string, sessionId: string): string {
   return dir;
 }
 
-export function procStartTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime), counted after the command name in parentheses.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19] ?? null;
-  } catch {
-    return null;
-  }
-}
 
 export function writeJournal(dir: string, j: Journal): void {
   writeFileSync(join(dir, 'journal.json'), JSON.stringify(j), { mode: 0o600 });
@@ -127,85 +120,23 @@ export function sweepDeadSessions(runtime: string): string[] {
   return swept;
 }
 
-/**
- * Remove a lock file judged stale, unless it changed meanwhile: it is moved
- * aside first (atomic), and put back if what was moved is not the stale
- * holder (another process took over and locked in between).
- */
-function takeOver(file: string, stale: string): void {
-  const aside = `${file}.${process.pid}.${Date.now()}`;
-  try {
-    renameSync(file, aside);
-  } catch {
-    return; // moved or removed by someone else
-  }
-  let moved = '';
-  try {
-    moved = readFileSync(aside, 'utf8');
-  } catch {
-    moved = '';
-  }
-  if (moved !== stale) {
-    try {
-      linkSync(aside, file); // back where it was, unless a new lock is there already
-    } catch {
-      // a third process holds it now; the one we moved is released below as well
-    }
-  }
-  try {
-    unlinkSync(aside);
-  } catch {
-    // gone
-  }
-}
-
-function mtimeMs(file: string): number {
-  try {
-    return statSync(file).mtimeMs;
-  } catch {
-    return Date.now();
-  }
-}
-
 const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /**
- * Run `fn` holding the placeholder lock (a file created with O_EXCL holding
- * "pid starttime"; a holder that is gone is taken over). Throws when a live
- * holder keeps it for `waitMs`.
+ * Run `fn` holding the placeholder lock (lock-file.ts; a holder that is gone
+ * is taken over). Throws when a live holder keeps it for `waitMs`.
  */
 export function withPlaceholderLock<T>(runtime: string, fn: () => T, waitMs = 5000): T {
   mkdirSync(sessionsDir(runtime), { recursive: true, mode: 0o700 });
   const file = join(sessionsDir(runtime), '.placeholders.lock');
-  const me = `${process.pid} ${procStartTime(process.pid) ?? ''}`;
+  const token = lockToken();
   const t0 = Date.now();
   for (;;) {
-    try {
-      const fd = openSync(file, 'wx', 0o600);
-      try {
-        writeSync(fd, me);
-      } finally {
-        closeSync(fd);
-      }
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    let holder = '';
-    try {
-      holder = readFileSync(file, 'utf8');
-    } catch {
-      continue; // released meanwhile
-    }
-    const [pid, start] = holder.split(' ');
-    // A holder that is gone, or a file its creator died before writing (empty for over a second).
-    const gone = holder.includes(' ') ? procStartTime(Number(pid)) !== start : Date.now() - mtimeMs(file) > 1000;
-    if (gone) {
-      takeOver(file, holder);
-      continue;
-    }
+    if (tryLock(file, token)) break;
+    const holder = breakIfStale(file, 1000);
+    if (holder === 0) continue;
     if (Date.now() - t0 > waitMs) {
-      throw new CordonError('CORDON_SANDBOX_SETUP', `another cordon process (pid ${pid}) holds the workspace placeholder lock ${file}`, {
+      throw new CordonError('CORDON_SANDBOX_SETUP', `another cordon process (pid ${holder}) holds the placeholder lock ${file}`, {
         hint: `if no cordon is running, remove ${file}`,
       });
     }
@@ -214,11 +145,7 @@ export function withPlaceholderLock<T>(runtime: string, fn: () => T, waitMs = 50
   try {
     return fn();
   } finally {
-    try {
-      if (readFileSync(file, 'utf8') === me) unlinkSync(file);
-    } catch {
-      // already gone
-    }
+    unlock(file, token);
   }
 }
 

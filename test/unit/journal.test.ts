@@ -63,6 +63,6 @@ describe('placeholder ownership', () => {
     writeFileSync(lock, '999999999 1');
     assert.equal(withPlaceholderLock(runtime, () => 7), 7, 'a holder that is gone does not block');
     writeFileSync(lock, `${process.pid} ${procStartTime(process.pid)}`);
-    assert.throws(() => withPlaceholderLock(runtime, () => 1, 50), (e: Error & { code?: string }) => e.code === 'CORDON_SANDBOX_SETUP' && /holds the workspace placeholder lock/.test(e.message));
+    assert.throws(() => withPlaceholderLock(runtime, () => 1, 50), (e: Error & { code?: string }) => e.code === 'CORDON_SANDBOX_SETUP' && /holds the placeholder lock/.test(e.message));
   });
 });
