@@ -11,9 +11,10 @@
 // session's journal lists every placeholder it depends on - its own and those
 // of live sessions in its workspace, adopted when it plans - and a placeholder
 // is removed only when no live journal lists it. Adopting, planning (which
-// creates placeholders), releasing and the dead-session sweep each run under
-// one lock file, so the question "does anyone still use it" and the removal
-// are one step.
+// decides this session's own placeholders; bwrap creates them a moment later,
+// already journalled), releasing and the dead-session sweep each run under one
+// lock file, so the question "does anyone still use it" and the removal are
+// one step.
 
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -166,8 +166,8 @@ export async function runSession(opts: RunOptions): Promise<RunResult> {
     // Under the placeholder lock (journal.ts): sweep sessions that died without
     // cleaning up (their placeholders could otherwise vanish between this plan,
     // which binds them as real files, and the sandbox's mounts), adopt the
-    // placeholders of live sessions in this workspace, plan (which creates
-    // this session's own), and journal them all, as one step.
+    // placeholders of live sessions in this workspace, plan (which decides
+    // this session's own; bwrap creates them), and journal them all, as one step.
     const dir = sessionDir;
     const planned = withPlaceholderLock(paths.runtime, () => {
       const dead = sweepDeadSessions(paths.runtime);
