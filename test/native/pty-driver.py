@@ -29,6 +29,23 @@ import termios
 import time
 
 
+def session_states(sid):
+    """The processes of the command's session with their state (R, S, T, Z, D...), for a failure report."""
+    rows = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        rest = stat[stat.rfind(")") + 2:].split()
+        if len(rest) > 3 and rest[3] == str(sid):
+            rows.append("%s %s pgrp=%s %s" % (d, rest[0], rest[2], stat[stat.find("(") + 1:stat.rfind(")")]))
+    return "; session processes: " + (", ".join(rows) if rows else "none")
+
+
 def main():
     cfg = json.loads(sys.argv[1])
     deadline = time.monotonic() + cfg.get("timeout", 20)
@@ -123,7 +140,7 @@ def main():
                 break
             out.extend(data)
     except Exception as e:  # report, never hang the test
-        result["error"] = "%s: %s" % (type(e).__name__, e)
+        result["error"] = "%s: %s" % (type(e).__name__, e) + session_states(pid)
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
