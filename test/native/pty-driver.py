@@ -5,6 +5,7 @@ one JSON object
   {"argv": [...], "winsize": [rows, cols], "steps": [...], "timeout": seconds}
 steps, in order:
   {"wait_for": "text"}     wait until the output contains text (from the start)
+  {"wait_dead": re}        wait until the pid the regex's group 1 finds in the output is gone or a zombie
   {"poke_until": "text"}   write "\r" (or step["write"]) every 0.3 s (step["every"]) until the output contains text
   {"write": "bytes"}       write to the terminal (latin-1)
   {"winsize": [r, c]}      resize the terminal (the kernel sends SIGWINCH)
@@ -29,9 +30,9 @@ import termios
 import time
 
 
-def session_states(sid):
-    """The processes of the command's session with their state (R, S, T, Z, D...), for a failure report."""
-    rows = []
+def session_states(root):
+    """The command and its descendants with their state (R, S, T, Z, D...), for a failure report."""
+    procs = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -41,9 +42,17 @@ def session_states(sid):
         except OSError:
             continue
         rest = stat[stat.rfind(")") + 2:].split()
-        if len(rest) > 3 and rest[3] == str(sid):
-            rows.append("%s %s pgrp=%s %s" % (d, rest[0], rest[2], stat[stat.find("(") + 1:stat.rfind(")")]))
-    return "; session processes: " + (", ".join(rows) if rows else "none")
+        procs[int(d)] = (rest[0], int(rest[1]), rest[2], stat[stat.find("(") + 1:stat.rfind(")")])
+    keep = {root}
+    changed = True
+    while changed:
+        changed = False
+        for p, (_, ppid, _, _) in procs.items():
+            if ppid in keep and p not in keep:
+                keep.add(p)
+                changed = True
+    rows = ["%d %s pgrp=%s %s" % (p, procs[p][0], procs[p][2], procs[p][3]) for p in sorted(keep) if p in procs]
+    return "; processes: " + (", ".join(rows) if rows else "none")
 
 
 def main():
@@ -105,6 +114,22 @@ def main():
                         os.write(master, step.get("write", "\r").encode("latin-1"))
                         nxt = now + step.get("every", 0.3)
                     pump(0.05)
+            elif "wait_dead" in step:
+                # The process whose pid the regex's group 1 finds in the output has died (gone, or a zombie).
+                m = re.search(step["wait_dead"], out.decode("latin-1"))
+                if not m:
+                    raise ValueError("no pid matching %r in the output" % step["wait_dead"])
+                while True:
+                    try:
+                        with open("/proc/%s/stat" % m.group(1)) as f:
+                            st = f.read()
+                        if st[st.rfind(")") + 2:].split()[0] == "Z":
+                            break
+                    except OSError:
+                        break
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("pid %s did not die" % m.group(1))
+                    pump(0.02)
             elif "write" in step:
                 os.write(master, step["write"].encode("latin-1"))
             elif "winsize" in step:
