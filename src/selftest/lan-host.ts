@@ -21,20 +21,14 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
+import { procStartTime } from '../lock-file.ts';
 import type { Hit } from './attacker.ts';
 
 export const LAN_PORTS = [80, 443, 8080] as const;
 const NS_PREFIX = 'cordon-st-';
 const LINK = /^(cs([0-9a-z]+)-[0-9a-f]{3}[hn])(?:@|:|$)/;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+const alive = (pid: number) => procStartTime(pid) !== null;
 
 /** 10.213.r.0/30 overlaps a route or address of the host (parsed from `ip -4 route show table all` and `ip -4 -o addr`). */
 export function overlaps(r: number, routes: string): boolean {

